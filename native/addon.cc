@@ -1,0 +1,87 @@
+// Module entry: constants from <aio.h>, the AioCb class and free functions.
+// Context-aware: each environment (main thread, every Worker) gets its own
+// AddonData and Engine, torn down by an env cleanup hook.
+#include "addon.h"
+
+#include <aio.h>
+#include <fcntl.h>
+#include <signal.h>
+
+#include <cerrno>
+
+#include "aiocb.h"
+#include "lio.h"
+
+namespace posix_aio {
+
+namespace {
+
+// The engine must be stopped while the environment can still run cleanup:
+// it cancels and waits for requests whose memory the environment owns.
+void Cleanup(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  data->engine->Shutdown();
+}
+
+Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "dispatcher must be a function");
+  AddonData* data = GetAddonData(env);
+  if (data->engine->ready()) throw Napi::Error::New(env, "dispatcher already set");
+  data->engine->Init(env, info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* name, int v) { c.Set(name, Napi::Number::New(env, v)); };
+  set("LIO_NOP", LIO_NOP);
+  set("LIO_READ", LIO_READ);
+  set("LIO_WRITE", LIO_WRITE);
+  set("LIO_WAIT", LIO_WAIT);
+  set("LIO_NOWAIT", LIO_NOWAIT);
+  set("AIO_CANCELED", AIO_CANCELED);
+  set("AIO_NOTCANCELED", AIO_NOTCANCELED);
+  set("AIO_ALLDONE", AIO_ALLDONE);
+  set("O_SYNC", O_SYNC);
+  set("O_DSYNC", O_DSYNC);
+  set("EINPROGRESS", EINPROGRESS);
+  set("ECANCELED", ECANCELED);
+  set("SIGRTMAX", SIGRTMAX);
+#ifdef AIO_PRIO_DELTA_MAX
+  set("AIO_PRIO_DELTA_MAX", AIO_PRIO_DELTA_MAX);
+#else
+  set("AIO_PRIO_DELTA_MAX", 0);
+#endif
+#ifdef O_DIRECT
+  set("O_DIRECT", O_DIRECT);
+#endif
+  return c;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  napi_add_env_cleanup_hook(env, Cleanup, data);
+
+  Napi::Function ctor = AioCbWrap::Init(env);
+  data->aiocb_ctor = Napi::Persistent(ctor);
+  exports.Set("NativeAioCb", ctor);
+  exports.Set("setDispatcher", Napi::Function::New<SetDispatcher>(env, "setDispatcher"));
+  exports.Set("lioListio", Napi::Function::New<LioListio>(env, "lioListio"));
+  exports.Set("aioSuspend", Napi::Function::New<AioSuspend>(env, "aioSuspend"));
+  exports.Set("aioCancelAll", Napi::Function::New<AioCancelAll>(env, "aioCancelAll"));
+  exports.Set("aioInit", Napi::Function::New<AioInit>(env, "aioInit"));
+  exports.Set("constants", Constants(env));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace posix_aio
+
+static Napi::Object InitPosixAio(Napi::Env env, Napi::Object exports) {
+  return posix_aio::Init(env, exports);
+}
+
+NODE_API_MODULE(posix_aio, InitPosixAio)

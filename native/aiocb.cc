@@ -1,0 +1,246 @@
+#include "aiocb.h"
+
+#include <cerrno>
+#include <cstdint>
+
+#include "addon.h"
+#include "engine.h"
+
+namespace posix_aio {
+
+namespace {
+
+int64_t OffsetArg(const Napi::Value& v) {
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    int64_t off = v.As<Napi::BigInt>().Int64Value(&lossless);
+    if (!lossless || off < 0) {
+      throw Napi::RangeError::New(v.Env(), "offset is out of range");
+    }
+    return off;
+  }
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "offset must be a number or bigint");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    throw Napi::RangeError::New(v.Env(), "offset must be a non-negative safe integer");
+  }
+  return static_cast<int64_t>(d);
+}
+
+}  // namespace
+
+int32_t IntArg(const Napi::Value& v, const char* name, int32_t lo, int32_t hi) {
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be an integer");
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || d != static_cast<double>(static_cast<int32_t>(d))) {
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " is out of range");
+  }
+  return static_cast<int32_t>(d);
+}
+
+Napi::Function AioCbWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeAioCb",
+                     {
+                         InstanceMethod<&AioCbWrap::Submit>("submit"),
+                         InstanceMethod<&AioCbWrap::Poll>("poll"),
+                         InstanceMethod<&AioCbWrap::LastReturn>("lastReturn"),
+                         InstanceMethod<&AioCbWrap::Error>("error"),
+                         InstanceMethod<&AioCbWrap::Take>("take"),
+                         InstanceMethod<&AioCbWrap::Cancel>("cancel"),
+                         InstanceMethod<&AioCbWrap::State>("state"),
+                         InstanceMethod<&AioCbWrap::Opcode>("opcode"),
+                         InstanceMethod<&AioCbWrap::SetSigev>("setSigev"),
+                         InstanceMethod<&AioCbWrap::ReleaseBuffer>("releaseBuffer"),
+                     });
+}
+
+AioCbWrap* AioCbWrap::Unwrap(const Napi::Value& v) {
+  if (!v.IsObject()) return nullptr;
+  AddonData* data = GetAddonData(v.Env());
+  if (!v.As<Napi::Object>().InstanceOf(data->aiocb_ctor.Value())) return nullptr;
+  return Napi::ObjectWrap<AioCbWrap>::Unwrap(v.As<Napi::Object>());
+}
+
+// new NativeAioCb(fd, offset, view | null, prio, notify, signo, sigval,
+//                 lioOpcode, writeOnly)
+AioCbWrap::AioCbWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AioCbWrap>(info) {
+  Napi::Env env = info.Env();
+  auto r = std::make_unique<Request>();
+  r->engine = GetAddonData(env)->engine;
+  r->env = env;
+  r->cb.aio_fildes = IntArg(info[0], "fd", 0, INT32_MAX);
+  r->cb.aio_offset = static_cast<off_t>(OffsetArg(info[1]));
+  r->cb.aio_reqprio = IntArg(info[3], "prio", 0, INT32_MAX);
+  r->notify = static_cast<Notify>(IntArg(info[4], "notify", 0, 2));
+  r->signo = IntArg(info[5], "signal", 0, 1024);
+  r->sigval = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
+  r->lio_opcode = IntArg(info[7], "opcode", INT32_MIN, INT32_MAX);
+  r->cb.aio_lio_opcode = r->lio_opcode;
+  r->write_only = info[8].ToBoolean();
+  // The buffer reference is taken last: nothing below may throw.
+  Napi::Value view = info[2];
+  if (!view.IsNull() && !view.IsUndefined()) {
+    void* data = nullptr;
+    size_t length = 0;
+    if (view.IsTypedArray()) {
+      auto ta = view.As<Napi::TypedArray>();
+      napi_typedarray_type type;
+      size_t count;
+      napi_value ab;
+      size_t byte_offset;
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, ta, &type, &count, &data, &ab, &byte_offset));
+      length = ta.ByteLength();
+    } else if (view.IsDataView()) {
+      auto dv = view.As<Napi::DataView>();
+      data = dv.Data();
+      length = dv.ByteLength();
+    } else {
+      throw Napi::TypeError::New(env, "buffer must be an ArrayBufferView");
+    }
+    if (data == nullptr && length > 0) throw Napi::TypeError::New(env, "buffer is detached");
+    r->cb.aio_buf = data;
+    r->cb.aio_nbytes = length;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &r->buffer_ref));
+  }
+  req_ = r.release();
+}
+
+AioCbWrap::~AioCbWrap() {
+  Request* r = req_;
+  if (r == nullptr) return;
+  r->wrapped = false;
+  if (r->state == Request::State::kInProgress && !r->TryClaim()) {
+    // Dropped while libc still owns the block: cancel it and let the
+    // engine free it when it completes. After teardown nothing will, so it
+    // stays allocated.
+    if (r->engine->stopped()) return;
+    aio_cancel(r->cb.aio_fildes, &r->cb);
+    r->engine->Watch(r);
+  }
+  r->Unref();
+}
+
+// submit(op, fsyncMode, slot): 0, an errno from the submitting call, or -1
+// when the block is still in progress.
+Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Request* r = req_;
+  if (r->state == Request::State::kInProgress && !r->TryClaim()) {
+    return Napi::Number::New(env, -1);
+  }
+  auto op = static_cast<OpKind>(info[0].As<Napi::Number>().Int32Value());
+  int fsync_mode = info[1].As<Napi::Number>().Int32Value();
+  r->slot = info[2].As<Napi::Number>().Uint32Value();
+  if (r->engine->stopped()) return Napi::Number::New(env, EBADF);
+  r->seq++;
+  r->returned = false;
+  r->ArmSigevent();
+  int rc;
+  switch (op) {
+    case OpKind::kRead:
+      rc = aio_read(&r->cb);
+      break;
+    case OpKind::kWrite:
+      rc = aio_write(&r->cb);
+      break;
+    case OpKind::kFsync:
+      rc = aio_fsync(fsync_mode, &r->cb);
+      break;
+    default:
+      throw Napi::RangeError::New(env, "unknown operation");
+  }
+  if (rc != 0) {
+    int e = errno;
+    r->state = Request::State::kDone;
+    r->ret = -1;
+    r->err = e;
+    return Napi::Number::New(env, e);
+  }
+  r->state = Request::State::kInProgress;
+  r->engine->AddLive(r);
+  if (r->notify == Notify::kThread) r->engine->Watch(r);
+  return Napi::Number::New(env, 0);
+}
+
+// poll(): when this call observes completion, the errno (0 for success);
+// otherwise -1.
+Napi::Value AioCbWrap::Poll(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), req_->TryClaim() ? req_->err : -1);
+}
+
+Napi::Value AioCbWrap::LastReturn(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(req_->ret));
+}
+
+// aio_error(): libc's status while in progress, the claimed one after.
+Napi::Value AioCbWrap::Error(const Napi::CallbackInfo& info) {
+  Request* r = req_;
+  int e = 0;
+  if (r->state == Request::State::kInProgress) {
+    e = aio_error(&r->cb);
+  } else if (r->state == Request::State::kDone) {
+    e = r->err;
+  }
+  return Napi::Number::New(info.Env(), e);
+}
+
+// aio_return() with the one-shot rule: the result (>= 0) or -errno.
+Napi::Value AioCbWrap::Take(const Napi::CallbackInfo& info) {
+  Request* r = req_;
+  double v;
+  if (r->state == Request::State::kInProgress) {
+    v = -EINPROGRESS;
+  } else if (r->state == Request::State::kIdle || r->returned) {
+    v = -EINVAL;
+  } else {
+    r->returned = true;
+    v = r->err != 0 ? -r->err : static_cast<double>(r->ret);
+  }
+  return Napi::Number::New(info.Env(), v);
+}
+
+// aio_cancel(fd, this): an AIO_* status, or -errno.
+Napi::Value AioCbWrap::Cancel(const Napi::CallbackInfo& info) {
+  Request* r = req_;
+  int rc = aio_cancel(r->cb.aio_fildes, &r->cb);
+  if (rc < 0) return Napi::Number::New(info.Env(), -errno);
+  // A cancelled request completes at once; make the reaper look now.
+  if (rc == AIO_CANCELED && r->notify == Notify::kThread) r->engine->Kick();
+  return Napi::Number::New(info.Env(), rc);
+}
+
+Napi::Value AioCbWrap::State(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<int>(req_->state));
+}
+
+// aio_lio_opcode as libc left it (aio_read() and friends overwrite it).
+Napi::Value AioCbWrap::Opcode(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), req_->cb.aio_lio_opcode);
+}
+
+void AioCbWrap::SetSigev(const Napi::CallbackInfo& info) {
+  Request* r = req_;
+  if (r->state == Request::State::kInProgress) {
+    throw Napi::Error::New(info.Env(), "cannot change notification while in progress");
+  }
+  r->notify = static_cast<Notify>(IntArg(info[0], "notify", 0, 2));
+  r->signo = IntArg(info[1], "signal", 0, 1024);
+  r->sigval = info[2].As<Napi::Number>().Int32Value();
+}
+
+void AioCbWrap::ReleaseBuffer(const Napi::CallbackInfo& info) {
+  Request* r = req_;
+  if (r->state == Request::State::kInProgress) {
+    throw Napi::Error::New(info.Env(), "cannot take the buffer while in progress");
+  }
+  if (r->buffer_ref != nullptr) {
+    napi_delete_reference(r->env, r->buffer_ref);
+    r->buffer_ref = nullptr;
+  }
+  r->cb.aio_buf = nullptr;
+  r->cb.aio_nbytes = 0;
+}
+
+}  // namespace posix_aio

@@ -1,0 +1,41 @@
+#include "request.h"
+
+#include <cerrno>
+
+#include "engine.h"
+
+namespace posix_aio {
+
+void Request::ArmSigevent() {
+  cb.aio_sigevent = {};
+  if (notify == Notify::kSignal) {
+    cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+    cb.aio_sigevent.sigev_signo = signo;
+    cb.aio_sigevent.sigev_value.sival_int = sigval;
+  } else {
+    cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+  }
+}
+
+bool Request::TryClaim() {
+  if (state != State::kInProgress) return false;
+  int e = aio_error(&cb);
+  if (e == EINPROGRESS) return false;
+  ret = aio_return(&cb);
+  err = e;
+  state = State::kDone;
+  returned = false;
+  engine->RemoveLive(this);
+  return true;
+}
+
+void Request::Unref() {
+  if (--refs > 0) return;
+  if (buffer_ref != nullptr) {
+    napi_delete_reference(env, buffer_ref);
+    buffer_ref = nullptr;
+  }
+  delete this;
+}
+
+}  // namespace posix_aio

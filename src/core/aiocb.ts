@@ -1,0 +1,559 @@
+// AioCb: a faithful TypeScript mirror of nix::sys::aio::AioCb (0.16/0.17),
+// over one native aiocb. Submissions return promises; completion reaches the
+// promise through the engine (SigevThread) or through observation (error(),
+// aioReturn(), aioSuspend(), cancel()) for SigevNone and SigevSignal.
+import { inspect } from 'node:util';
+import { type NativeAioCb, native } from './binding.js';
+import { AioCancelStat, AioFsyncMode, ECANCELED, LioOpcode, Op, ReqState } from './constants.js';
+import { AbortError, AioError, AioStateError, type AioSyscall, captureSite } from './errors.js';
+import { giveSlot, kComplete, takeSlot } from './registry.js';
+import { type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
+import {
+  describe,
+  isDetached,
+  validateAbortSignal,
+  validateFd,
+  validateInt,
+  validateOffset,
+  validatePrio,
+  validateView,
+} from './validate.js';
+
+/** Options of a single submission. */
+export interface AioOptions {
+  /** Cancels the operation: before submission it never starts; in flight `aio_cancel` is tried. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+type Kind = 'fd' | 'slice' | 'mutSlice' | 'boxedSlice' | 'boxedMutSlice' | 'ptr' | 'mutPtr';
+const writeOnly = new Set<Kind>(['slice', 'boxedSlice', 'ptr']);
+const kNoAbort = Symbol('no abort');
+
+/** Internal hooks for lioListio (same package, not public). */
+export interface AioCbInternals {
+  native(cb: AioCb): NativeAioCb;
+  check(cb: AioCb): void;
+  begin(cb: AioCb, syscall: AioSyscall, site: { stack?: string }, signal?: AbortSignal): Promise<number>;
+  slot(cb: AioCb): number;
+  observe(cb: AioCb): void;
+  fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
+  resubmit(cb: AioCb): number;
+  isThread(cb: AioCb): boolean;
+}
+export let internals: AioCbInternals;
+
+function validateOpcode(opcode: unknown): LioOpcode {
+  validateInt(opcode, 'opcode', -2147483648, 2147483647);
+  if (opcode !== LioOpcode.LIO_NOP && opcode !== LioOpcode.LIO_READ && opcode !== LioOpcode.LIO_WRITE) {
+    throw new RangeError(`opcode must be LioOpcode.LIO_NOP, LIO_READ or LIO_WRITE, got ${opcode}`);
+  }
+  return opcode as LioOpcode;
+}
+
+function brandError(method: string, self: unknown): TypeError {
+  return new TypeError(`AioCb.prototype.${method} called on ${describe(self)}, which is not an AioCb`);
+}
+
+/**
+ * A POSIX AIO control block: one file descriptor, offset, buffer, priority
+ * and notification, submitted with {@link AioCb.read}, {@link AioCb.write} or
+ * {@link AioCb.fsync}. At most one operation is in flight per block; a
+ * completed block may be submitted again.
+ *
+ * @example
+ * const cb = AioCb.fromMutSlice(fd, 2, Buffer.alloc(4));
+ * const n = await cb.read(); // 4
+ */
+export class AioCb implements Disposable {
+  readonly #n: NativeAioCb;
+  readonly #kind: Kind;
+  readonly #fd: number;
+  readonly #offset: number | bigint;
+  readonly #nbytes: number;
+  readonly #prio: number;
+  #sigev: SigevNotify;
+  #buf: ArrayBufferView | undefined;
+  #disposed = false;
+
+  // The submission in flight, if any.
+  #resolve: ((n: number) => void) | undefined;
+  #reject: ((e: unknown) => void) | undefined;
+  #slot = 0;
+  #syscall: AioSyscall = 'aio_read';
+  #site: { stack?: string } | undefined;
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+  #abortReason: unknown = kNoAbort;
+
+  private constructor(
+    kind: Kind,
+    fd: unknown,
+    offset: unknown,
+    buf: ArrayBufferView | undefined,
+    prio: unknown,
+    sigevNotify: unknown,
+    opcode: unknown,
+  ) {
+    this.#fd = validateFd(fd);
+    this.#offset = validateOffset(offset);
+    this.#prio = validatePrio(prio);
+    this.#sigev = validateSigev(sigevNotify);
+    const op = validateOpcode(opcode);
+    if (writeOnly.has(kind) && op === LioOpcode.LIO_READ) {
+      throw new TypeError(
+        `AioCb.from${kind[0]?.toUpperCase()}${kind.slice(1)}: a read-only buffer cannot be the target of LIO_READ`,
+      );
+    }
+    if (kind === 'fd' && op !== LioOpcode.LIO_NOP)
+      throw new TypeError('AioCb.fromFd has no buffer for LIO_READ or LIO_WRITE');
+    this.#kind = kind;
+    this.#buf = buf;
+    this.#nbytes = buf?.byteLength ?? 0;
+    const s = this.#sigev;
+    this.#n = new native.NativeAioCb(
+      this.#fd,
+      this.#offset,
+      buf ?? null,
+      this.#prio,
+      sigevCode(s),
+      s.kind === 'signal' ? s.signal : 0,
+      s.kind === 'signal' ? s.value : 0,
+      op,
+      writeOnly.has(kind),
+    );
+  }
+
+  /**
+   * A block with no buffer, for {@link AioCb.fsync}.
+   * @param prio request priority offset (`aio_reqprio`) @default 0
+   * @param sigevNotify notification @default SigevThread
+   * @throws {TypeError | RangeError} for a bad fd, priority or notification
+   */
+  static fromFd(fd: number, prio = 0, sigevNotify: SigevNotify = SigevThread): AioCb {
+    return new AioCb('fd', fd, 0, undefined, prio, sigevNotify, LioOpcode.LIO_NOP);
+  }
+
+  /**
+   * A block over a buffer the caller keeps; read and write.
+   * @param opcode operation inside {@link lioListio} @default LioOpcode.LIO_NOP
+   * @throws {TypeError | RangeError} for bad arguments or a detached buffer
+   */
+  static fromMutSlice(
+    fd: number,
+    offset: number | bigint,
+    buf: ArrayBufferView,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('mutSlice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
+  }
+
+  /**
+   * A block over a buffer the caller keeps; write only.
+   * @throws {TypeError} when `opcode` is `LIO_READ`
+   */
+  static fromSlice(
+    fd: number,
+    offset: number | bigint,
+    buf: ArrayBufferView,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('slice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
+  }
+
+  /** A block that owns its buffer; write only. {@link AioCb.boxedSlice} hands it back. */
+  static fromBoxedSlice(
+    fd: number,
+    offset: number | bigint,
+    buf: ArrayBufferView,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('boxedSlice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
+  }
+
+  /** A block that owns its buffer; read and write. {@link AioCb.boxedMutSlice} hands it back. */
+  static fromBoxedMutSlice(
+    fd: number,
+    offset: number | bigint,
+    buf: ArrayBufferView,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('boxedMutSlice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
+  }
+
+  /**
+   * A block over `length` bytes at `byteOffset` of an `ArrayBuffer` or
+   * `SharedArrayBuffer`; write only.
+   * @throws {RangeError} when the region is out of bounds
+   */
+  static fromPtr(
+    fd: number,
+    offset: number | bigint,
+    arrayBuffer: ArrayBufferLike,
+    byteOffset: number,
+    length: number,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('ptr', fd, offset, region(arrayBuffer, byteOffset, length), prio, sigevNotify, opcode);
+  }
+
+  /** As {@link AioCb.fromPtr}, read and write. */
+  static fromMutPtr(
+    fd: number,
+    offset: number | bigint,
+    arrayBuffer: ArrayBufferLike,
+    byteOffset: number,
+    length: number,
+    prio = 0,
+    sigevNotify: SigevNotify = SigevThread,
+    opcode: LioOpcode = LioOpcode.LIO_NOP,
+  ): AioCb {
+    return new AioCb('mutPtr', fd, offset, region(arrayBuffer, byteOffset, length), prio, sigevNotify, opcode);
+  }
+
+  /** The file descriptor. */
+  get fd(): number {
+    return this.#fd;
+  }
+  /** The file offset, as given (number or bigint). */
+  get offset(): number | bigint {
+    return this.#offset;
+  }
+  /** Bytes to transfer (the buffer's length). */
+  get nbytes(): number {
+    return this.#nbytes;
+  }
+  /** `aio_reqprio`. */
+  get priority(): number {
+    return this.#prio;
+  }
+  /** `aio_lio_opcode` as libc left it, or `undefined` when not one of the three. */
+  get lioOpcode(): LioOpcode | undefined {
+    const v = this.#n.opcode();
+    return v === LioOpcode.LIO_NOP || v === LioOpcode.LIO_READ || v === LioOpcode.LIO_WRITE ? v : undefined;
+  }
+  /** The notification. */
+  get sigevent(): SigevNotify {
+    return this.#sigev;
+  }
+  /** True from submission until the operation is observed complete. */
+  get inProgress(): boolean {
+    this.#observe();
+    return this.#n.state() === ReqState.InProgress;
+  }
+
+  /**
+   * `aio_read`: read `nbytes` at `offset` into the buffer.
+   * @returns bytes read (0 at end of file)
+   * @throws rejects with {@link AioError}, {@link AbortError}, or TypeError for a write-only block
+   */
+  read(options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('read', this));
+    if (writeOnly.has(this.#kind) || this.#kind === 'fd') {
+      return Promise.reject(new TypeError(`AioCb.read: a block made with ${fromName(this.#kind)} cannot be read into`));
+    }
+    return this.#submit(Op.Read, 0, 'aio_read', options, AioCb.prototype.read);
+  }
+
+  /**
+   * `aio_write`: write the buffer at `offset` (at the end for `O_APPEND`).
+   * @returns bytes written
+   */
+  write(options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('write', this));
+    if (this.#kind === 'fd')
+      return Promise.reject(new TypeError('AioCb.write: a block made with fromFd has no buffer'));
+    return this.#submit(Op.Write, 0, 'aio_write', options, AioCb.prototype.write);
+  }
+
+  /**
+   * `aio_fsync`: flush the descriptor's data (`O_DSYNC`) or data and metadata (`O_SYNC`).
+   * @returns 0
+   */
+  fsync(mode: AioFsyncMode, options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('fsync', this));
+    if (mode !== AioFsyncMode.O_SYNC && mode !== AioFsyncMode.O_DSYNC) {
+      return Promise.reject(
+        typeof mode === 'number'
+          ? new RangeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${mode}`)
+          : new TypeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${describe(mode)}`),
+      );
+    }
+    return this.#submit(Op.Fsync, mode, 'aio_fsync', options, AioCb.prototype.fsync);
+  }
+
+  /**
+   * `aio_error`: 0 once completed successfully, `EINPROGRESS` while running,
+   * otherwise the errno (`ECANCELED` for a cancelled operation).
+   */
+  error(): number {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('error', this);
+    this.#observe();
+    return this.#n.error();
+  }
+
+  /**
+   * `aio_return`: the result of the completed operation, once.
+   * @throws {AioError} `EINPROGRESS` while running, the operation's error when
+   *   it failed (`ECANCELED` when cancelled), `EINVAL` on a second call
+   */
+  aioReturn(): number {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('aioReturn', this);
+    this.#observe();
+    const v = this.#n.take();
+    if (v >= 0) return v;
+    throw new AioError(-v, 'aio_return', captureSite(AioCb.prototype.aioReturn));
+  }
+
+  /**
+   * `aio_cancel` for this block. A cancelled operation's promise rejects
+   * with `ECANCELED`; a running one cannot be cancelled and completes.
+   * @throws {AioError} `EBADF` for a bad descriptor
+   */
+  cancel(): AioCancelStat {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('cancel', this);
+    const st = this.#n.cancel();
+    if (st < 0) throw new AioError(-st, 'aio_cancel', captureSite(AioCb.prototype.cancel));
+    this.#observe();
+    return st as AioCancelStat;
+  }
+
+  /**
+   * Changes the notification for the next submission.
+   * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   */
+  setSigevNotify(sigevNotify: SigevNotify): void {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('setSigevNotify', this);
+    const s = validateSigev(sigevNotify);
+    this.#assertIdle('setSigevNotify');
+    this.#n.setSigev(sigevCode(s), s.kind === 'signal' ? s.signal : 0, s.kind === 'signal' ? s.value : 0);
+    this.#sigev = s;
+  }
+
+  /**
+   * Removes the buffer from the block and returns it (`undefined` if none).
+   * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   */
+  buffer(): ArrayBufferView | undefined {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('buffer', this);
+    this.#assertIdle('buffer');
+    const b = this.#buf;
+    this.#buf = undefined;
+    this.#n.releaseBuffer();
+    return b;
+  }
+
+  /** For a {@link AioCb.fromBoxedSlice} block, removes and returns its buffer; otherwise `undefined`. */
+  boxedSlice(): ArrayBufferView | undefined {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('boxedSlice', this);
+    return this.#kind === 'boxedSlice' ? this.buffer() : undefined;
+  }
+
+  /** For a {@link AioCb.fromBoxedMutSlice} block, removes and returns its buffer; otherwise `undefined`. */
+  boxedMutSlice(): ArrayBufferView | undefined {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('boxedMutSlice', this);
+    return this.#kind === 'boxedMutSlice' ? this.buffer() : undefined;
+  }
+
+  /**
+   * Drops the block: an operation in flight is cancelled when still queued
+   * and otherwise completes; memory is released after completion.
+   */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.inProgress) {
+      this.#n.cancel();
+      this.#observe();
+      return;
+    }
+    this.#buf = undefined;
+    this.#n.releaseBuffer();
+  }
+
+  [inspect.custom](depth: number, options: object, insp: typeof inspect): string {
+    const view = {
+      fd: this.#fd,
+      offset: this.#offset,
+      nbytes: this.#nbytes,
+      priority: this.#prio,
+      lioOpcode: this.lioOpcode,
+      sigevent: this.#sigev,
+      inProgress: this.inProgress,
+    };
+    return depth < 0 ? 'AioCb {...}' : `AioCb ${insp(view, options)}`;
+  }
+
+  #assertIdle(method: string): void {
+    if (this.inProgress) {
+      throw new AioStateError('ERR_AIO_IN_PROGRESS', `AioCb.${method}: the block is in progress`);
+    }
+  }
+
+  #submit(
+    op: Op,
+    mode: number,
+    syscall: AioSyscall,
+    options: AioOptions | undefined,
+    caller: (...args: never[]) => unknown,
+  ): Promise<number> {
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        if (typeof options !== 'object' || options === null) {
+          throw new TypeError(`options must be an object, got ${describe(options)}`);
+        }
+        signal = validateAbortSignal(options.signal);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    }
+    if (this.#disposed) {
+      return Promise.reject(new AioStateError('ERR_AIO_DISPOSED', 'AioCb: the block was disposed'));
+    }
+    if (this.#buf !== undefined && isDetached(this.#buf.buffer)) {
+      return Promise.reject(new TypeError('AioCb: the buffer was detached'));
+    }
+    this.#observe();
+    if (this.#resolve !== undefined) {
+      return Promise.reject(new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress'));
+    }
+    const slot = this.#sigev.kind === 'thread' ? takeSlot(this) : 0;
+    const rc = this.#n.submit(op, mode, slot);
+    const site = captureSite(caller);
+    if (rc !== 0) {
+      giveSlot(slot);
+      if (rc < 0)
+        return Promise.reject(new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress'));
+      return Promise.reject(new AioError(rc, syscall, site));
+    }
+    return this.#begin(slot, syscall, site, signal);
+  }
+
+  #begin(
+    slot: number,
+    syscall: AioSyscall,
+    site: { stack?: string },
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    this.#slot = slot;
+    this.#syscall = syscall;
+    this.#site = site;
+    const p = new Promise<number>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    if (signal !== undefined) {
+      const onAbort = () => this.#abort();
+      this.#signal = signal;
+      this.#onAbort = onAbort;
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    return p;
+  }
+
+  #abort(): void {
+    if (this.#resolve === undefined) return;
+    const reason = this.#signal?.reason;
+    // Only a request still queued can be cancelled; a running one settles
+    // with its real result.
+    if (this.#n.cancel() === AioCancelStat.AioCanceled) {
+      this.#abortReason = reason;
+      this.#observe();
+    }
+  }
+
+  // Claims the completion if libc has finished, and settles the promise.
+  #observe(): void {
+    if (this.#resolve === undefined) return;
+    this.#n.poll();
+    if (this.#n.state() === ReqState.Done) this.#settle(this.#n.lastReturn(), this.#n.error());
+  }
+
+  #settle(result: number, errno: number): void {
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    if (resolve === undefined || reject === undefined) return;
+    this.#resolve = this.#reject = undefined;
+    giveSlot(this.#slot);
+    this.#slot = 0;
+    if (this.#signal !== undefined) {
+      this.#signal.removeEventListener('abort', this.#onAbort as () => void);
+      this.#signal = this.#onAbort = undefined;
+    }
+    const reason = this.#abortReason;
+    this.#abortReason = kNoAbort;
+    const site = this.#site;
+    this.#site = undefined;
+    if (errno === 0) resolve(result);
+    else if (errno === ECANCELED && reason !== kNoAbort) reject(new AbortError(undefined, { cause: reason }));
+    else reject(new AioError(errno, this.#syscall, site));
+    if (this.#disposed) {
+      this.#buf = undefined;
+      this.#n.releaseBuffer();
+    }
+  }
+
+  [kComplete](result: number, errno: number): void {
+    this.#settle(result, errno);
+  }
+
+  static {
+    internals = {
+      native: (cb) => cb.#n,
+      check(cb) {
+        if (!(cb instanceof Object) || !(#n in cb))
+          throw new TypeError(`list entries must be AioCb or null, got ${describe(cb)}`);
+        if (cb.#disposed) throw new AioStateError('ERR_AIO_DISPOSED', 'AioCb: a block in the list was disposed');
+        if (cb.#buf !== undefined && isDetached(cb.#buf.buffer))
+          throw new TypeError('AioCb: a buffer in the list was detached');
+        if (cb.inProgress)
+          throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
+      },
+      begin(cb, syscall, site, signal) {
+        const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
+        return cb.#begin(slot, syscall, site, signal);
+      },
+      slot: (cb) => cb.#slot,
+      observe: (cb) => cb.#observe(),
+      fail(cb, errno, syscall) {
+        cb.#syscall = syscall;
+        cb.#settle(-1, errno);
+      },
+      resubmit(cb) {
+        const op = cb.#n.opcode() === LioOpcode.LIO_READ ? Op.Read : Op.Write;
+        return cb.#n.submit(op, 0, cb.#slot);
+      },
+      isThread: (cb) => cb.#sigev.kind === 'thread',
+    };
+  }
+}
+
+function fromName(kind: Kind): string {
+  return `from${kind[0]?.toUpperCase()}${kind.slice(1)}`;
+}
+
+function region(arrayBuffer: unknown, byteOffset: unknown, length: unknown): Uint8Array {
+  const isShared = typeof SharedArrayBuffer !== 'undefined' && arrayBuffer instanceof SharedArrayBuffer;
+  if (!(arrayBuffer instanceof ArrayBuffer) && !isShared) {
+    throw new TypeError(`arrayBuffer must be an ArrayBuffer or SharedArrayBuffer, got ${describe(arrayBuffer)}`);
+  }
+  const ab = arrayBuffer as ArrayBufferLike;
+  if (isDetached(ab)) throw new TypeError('arrayBuffer is detached');
+  const off = validateInt(byteOffset, 'byteOffset', 0, Number.MAX_SAFE_INTEGER);
+  const len = validateInt(length, 'length', 0, Number.MAX_SAFE_INTEGER);
+  if (off + len > ab.byteLength) {
+    throw new RangeError(`region [${off}, ${off + len}) is out of bounds of a ${ab.byteLength}-byte buffer`);
+  }
+  return new Uint8Array(ab, off, len);
+}

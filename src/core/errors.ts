@@ -1,0 +1,110 @@
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
+
+/** System calls an {@link AioError} can name. */
+export type AioSyscall =
+  | 'aio_read'
+  | 'aio_write'
+  | 'aio_fsync'
+  | 'lio_listio'
+  | 'aio_cancel'
+  | 'aio_suspend'
+  | 'aio_return'
+  | 'aio_error'
+  | 'open'
+  | 'close'
+  | 'fstat';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(osConstants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+let uvMessages: Map<number, [string, string]> | undefined;
+
+function describe(errno: number): [string, string] {
+  uvMessages ??= getSystemErrorMap();
+  const known = uvMessages.get(-errno);
+  if (known !== undefined) return known;
+  const name = errnoNames.get(errno) ?? `E${errno}`;
+  return [name, name === 'EINPROGRESS' ? 'operation in progress' : 'unknown error'];
+}
+
+const kAioError = Symbol.for('posix-aio.AioError');
+const kAbortError = Symbol.for('posix-aio.AbortError');
+
+/**
+ * A failed system call, shaped like Node's `fs` errors: `code` ('EBADF'),
+ * negative `errno`, `syscall`, `path` when known, and the message
+ * `EBADF: bad file descriptor, aio_read`.
+ */
+export class AioError extends Error {
+  override name = 'AioError';
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: AioSyscall;
+  path?: string;
+
+  /**
+   * @param errno positive or negative errno value
+   * @param syscall the call that failed
+   * @param site an object whose `stack` was captured where the caller made
+   *   the call, so that asynchronous failures still point at user code
+   */
+  constructor(errno: number, syscall: AioSyscall, site?: { stack?: string }, path?: string) {
+    const positive = Math.abs(errno);
+    const [code, desc] = describe(positive);
+    super(`${code}: ${desc}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
+    this.code = code;
+    this.errno = -positive;
+    this.syscall = syscall;
+    if (path !== undefined) this.path = path;
+    if (site?.stack !== undefined) {
+      const nl = site.stack.indexOf('\n');
+      this.stack = `${this.name}: ${this.message}${nl < 0 ? '' : site.stack.slice(nl)}`;
+    }
+  }
+
+  /** True for any copy of this class, even from another installed copy. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kAioError] === true;
+  }
+
+  get [kAioError](): boolean {
+    return true;
+  }
+}
+
+/** Rejection of an operation cancelled through an `AbortSignal`. */
+export class AbortError extends Error {
+  override name = 'AbortError';
+  readonly code = 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kAbortError] === true;
+  }
+
+  get [kAbortError](): boolean {
+    return true;
+  }
+}
+
+/** Error with a stable `ERR_AIO_*` code for misuse the platform does not report. */
+export class AioStateError extends Error {
+  override name = 'AioStateError';
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Records where an asynchronous call was made (V8 formats it lazily). */
+export function captureSite(fn: (...args: never[]) => unknown): { stack?: string } {
+  const site: { stack?: string } = {};
+  Error.captureStackTrace(site, fn);
+  return site;
+}

@@ -1,0 +1,191 @@
+// List submission (lio_listio), waiting (aio_suspend), aio_cancel(fd, NULL)
+// and aio_init, over the same native engine as AioCb.
+
+import { AioCb, internals } from './aiocb.js';
+import { native } from './binding.js';
+import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
+import { AioError, captureSite } from './errors.js';
+import { giveSlot, kComplete, takeSlot } from './registry.js';
+import { SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
+import { describe, validateFd, validateInt } from './validate.js';
+
+const EAGAIN = 11;
+const RESUBMIT_DELAY_MS = 1;
+
+function validateList(list: unknown, fn: string): (AioCb | null)[] {
+  if (!Array.isArray(list)) throw new TypeError(`${fn}: list must be an array, got ${describe(list)}`);
+  for (const cb of list) {
+    if (cb !== null && !(cb instanceof AioCb)) {
+      throw new TypeError(`${fn}: list entries must be AioCb or null, got ${describe(cb)}`);
+    }
+  }
+  return list as (AioCb | null)[];
+}
+
+/**
+ * `lio_listio`: submits every entry with one call and returns one promise per
+ * entry, in list order (`null` and `LIO_NOP` entries resolve to 0).
+ *
+ * `LIO_NOWAIT` returns at once. `LIO_WAIT` returns once every entry has
+ * completed, so `aioReturn()` works at once on each.
+ *
+ * @param sigevNotify list-level notification, fired once after all @default SigevNone
+ * @throws {AioError} `EIO` (syscall `lio_listio`) in `LIO_WAIT` mode when an entry failed;
+ *   `EINVAL` for an unknown mode
+ * @throws {TypeError} for a list that is not an array of AioCb or null
+ * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` when an entry is already in progress
+ * @example
+ * const [w, r] = await Promise.all(lioListio(LioMode.LIO_NOWAIT, [wcb, rcb]));
+ */
+export function lioListio(
+  mode: LioMode,
+  list: (AioCb | null)[],
+  sigevNotify: SigevNotify = SigevNone,
+): Promise<number>[] {
+  const site = captureSite(lioListio);
+  if (typeof mode !== 'number')
+    throw new TypeError(`lioListio: mode must be LioMode.LIO_WAIT or LIO_NOWAIT, got ${describe(mode)}`);
+  if (mode !== LioMode.LIO_WAIT && mode !== LioMode.LIO_NOWAIT) throw new AioError(22, 'lio_listio', site);
+  const entries = validateList(list, 'lioListio');
+  const sev = validateSigev(sigevNotify);
+  const seen = new Set<AioCb>();
+  for (const cb of entries) {
+    if (cb === null) continue;
+    if (seen.has(cb)) throw new TypeError('lioListio: the same AioCb appears twice in the list');
+    seen.add(cb);
+    internals.check(cb);
+  }
+
+  const promises: Promise<number>[] = new Array(entries.length);
+  const natives = new Array(entries.length);
+  const slots: number[] = new Array(entries.length);
+  const live: AioCb[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const cb = entries[i];
+    if (cb === null || cb === undefined || cb.lioOpcode === LioOpcode.LIO_NOP) {
+      promises[i] = Promise.resolve(0);
+      natives[i] = cb === null || cb === undefined ? null : internals.native(cb);
+      slots[i] = 0;
+      continue;
+    }
+    promises[i] = internals.begin(cb, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write', site);
+    natives[i] = internals.native(cb);
+    slots[i] = internals.slot(cb);
+    live.push(cb);
+  }
+
+  const rc = native.lioListio(
+    mode,
+    natives,
+    slots,
+    sigevCode(sev),
+    sev.kind === 'signal' ? sev.signal : 0,
+    sev.kind === 'signal' ? sev.value : 0,
+  );
+  let err = 0;
+  if (rc !== 0) {
+    err = rc[0] as number;
+    const refused = rc.slice(1).map((i) => entries[i] as AioCb);
+    if (err === EAGAIN) {
+      // libc had no room for these; they are the library's to resubmit.
+      for (const cb of refused) resubmitLater(cb, site);
+    } else {
+      for (const cb of refused) internals.fail(cb, err, 'lio_listio');
+    }
+  }
+  if (mode === LioMode.LIO_WAIT) {
+    for (const cb of live) internals.observe(cb);
+  }
+  if (err !== 0 && err !== EAGAIN) {
+    // The caller gets the throw, not the array: its entries' rejections are
+    // reported through each AioCb's error() and aioReturn() instead.
+    for (const p of promises) p.catch(() => {});
+    throw new AioError(err, 'lio_listio', site);
+  }
+  return promises;
+}
+
+function resubmitLater(cb: AioCb, site: { stack?: string }, delay = RESUBMIT_DELAY_MS): void {
+  setTimeout(() => {
+    const rc = internals.resubmit(cb);
+    if (rc === EAGAIN) resubmitLater(cb, site, Math.min(delay * 2, 100));
+    else if (rc !== 0) internals.fail(cb, rc, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write');
+  }, delay).unref?.();
+}
+
+/**
+ * `aio_suspend`: resolves once at least one listed block is no longer in
+ * progress (at once when one already is, or when the list holds none). The
+ * wait happens on the engine's thread; the event loop never blocks.
+ * @param timeoutMs give up after this many milliseconds @default no limit
+ * @throws rejects with {@link AioError} `EAGAIN` (syscall `aio_suspend`) on timeout
+ */
+export function aioSuspend(list: (AioCb | null)[], timeoutMs?: number): Promise<void> {
+  let cbs: AioCb[];
+  try {
+    cbs = validateList(list, 'aioSuspend').filter((cb): cb is AioCb => cb !== null);
+    if (timeoutMs !== undefined) {
+      if (typeof timeoutMs !== 'number')
+        throw new TypeError(`aioSuspend: timeoutMs must be a number, got ${describe(timeoutMs)}`);
+      if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
+        throw new RangeError(`aioSuspend: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    }
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (cbs.length === 0 || cbs.some((cb) => !cb.inProgress)) return Promise.resolve();
+  const site = captureSite(aioSuspend);
+  return new Promise<void>((resolve, reject) => {
+    const waiter = {
+      [kComplete](result: number): void {
+        giveSlot(slot);
+        // Observing settles the promises of SigevNone and SigevSignal blocks.
+        for (const cb of cbs) internals.observe(cb);
+        if (result === 0) resolve();
+        else reject(new AioError(result, 'aio_suspend', site));
+      },
+    };
+    const slot = takeSlot(waiter);
+    native.aioSuspend(
+      cbs.map((cb) => internals.native(cb)),
+      timeoutMs ?? -1,
+      slot,
+    );
+  });
+}
+
+/**
+ * `aio_cancel(fd, NULL)`: cancels every queued request on `fd`, this
+ * process's included.
+ * @throws {AioError} `EBADF` for a bad descriptor
+ */
+export function aioCancelAll(fd: number): AioCancelStat {
+  validateFd(fd);
+  const st = native.aioCancelAll(fd);
+  if (st < 0) throw new AioError(-st, 'aio_cancel', captureSite(aioCancelAll));
+  return st as AioCancelStat;
+}
+
+/** glibc AIO tunables (`aio_init`). */
+export interface AioInitOptions {
+  /** Most worker threads. @default 20 */
+  readonly threads?: number;
+  /** Expected simultaneous requests. @default 64 */
+  readonly num?: number;
+  /** Seconds an idle worker waits before exiting. @default 1 */
+  readonly idleTime?: number;
+}
+
+/**
+ * Sets glibc's AIO tunables. glibc applies them only before its first
+ * request; elsewhere this does nothing and returns false.
+ * @example aioInit({ threads: 64, num: 256 })
+ */
+export function aioInit(options: AioInitOptions = {}): boolean {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`aioInit: options must be an object, got ${describe(options)}`);
+  const threads = validateInt(options.threads ?? 20, 'threads', 1, 65536);
+  const num = validateInt(options.num ?? 64, 'num', 1, 1 << 20);
+  const idle = validateInt(options.idleTime ?? 1, 'idleTime', 0, 1 << 30);
+  return native.aioInit(threads, num, idle);
+}
