@@ -33,7 +33,7 @@ const kNoAbort = Symbol('no abort');
 export interface AioCbInternals {
   native(cb: AioCb): NativeAioCb;
   check(cb: AioCb): void;
-  begin(cb: AioCb, syscall: AioSyscall, site: { stack?: string }, signal?: AbortSignal): Promise<number>;
+  begin(cb: AioCb, syscall: AioSyscall): Promise<number>;
   slot(cb: AioCb): number;
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
@@ -80,7 +80,6 @@ export class AioCb implements Disposable {
   #reject: ((e: unknown) => void) | undefined;
   #slot = 0;
   #syscall: AioSyscall = 'aio_read';
-  #site: { stack?: string } | undefined;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #abortReason: unknown = kNoAbort;
@@ -256,39 +255,48 @@ export class AioCb implements Disposable {
    * @returns bytes read (0 at end of file)
    * @throws rejects with {@link AioError}, {@link AbortError}, or TypeError for a write-only block
    */
-  read(options?: AioOptions): Promise<number> {
-    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('read', this));
+  async read(options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('read', this);
     if (writeOnly.has(this.#kind) || this.#kind === 'fd') {
-      return Promise.reject(new TypeError(`AioCb.read: a block made with ${fromName(this.#kind)} cannot be read into`));
+      throw new TypeError(`AioCb.read: a block made with ${fromName(this.#kind)} cannot be read into`);
     }
-    return this.#submit(Op.Read, 0, 'aio_read', options, AioCb.prototype.read);
+    try {
+      return await this.#submit(Op.Read, 0, 'aio_read', options);
+    } catch (f) {
+      throw toError(f);
+    }
   }
 
   /**
    * `aio_write`: write the buffer at `offset` (at the end for `O_APPEND`).
    * @returns bytes written
    */
-  write(options?: AioOptions): Promise<number> {
-    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('write', this));
-    if (this.#kind === 'fd')
-      return Promise.reject(new TypeError('AioCb.write: a block made with fromFd has no buffer'));
-    return this.#submit(Op.Write, 0, 'aio_write', options, AioCb.prototype.write);
+  async write(options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('write', this);
+    if (this.#kind === 'fd') throw new TypeError('AioCb.write: a block made with fromFd has no buffer');
+    try {
+      return await this.#submit(Op.Write, 0, 'aio_write', options);
+    } catch (f) {
+      throw toError(f);
+    }
   }
 
   /**
    * `aio_fsync`: flush the descriptor's data (`O_DSYNC`) or data and metadata (`O_SYNC`).
    * @returns 0
    */
-  fsync(mode: AioFsyncMode, options?: AioOptions): Promise<number> {
-    if (!(this instanceof Object) || !(#n in this)) return Promise.reject(brandError('fsync', this));
+  async fsync(mode: AioFsyncMode, options?: AioOptions): Promise<number> {
+    if (!(this instanceof Object) || !(#n in this)) throw brandError('fsync', this);
     if (mode !== AioFsyncMode.O_SYNC && mode !== AioFsyncMode.O_DSYNC) {
-      return Promise.reject(
-        typeof mode === 'number'
-          ? new RangeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${mode}`)
-          : new TypeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${describe(mode)}`),
-      );
+      throw typeof mode === 'number'
+        ? new RangeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${mode}`)
+        : new TypeError(`mode must be AioFsyncMode.O_SYNC or O_DSYNC, got ${describe(mode)}`);
     }
-    return this.#submit(Op.Fsync, mode, 'aio_fsync', options, AioCb.prototype.fsync);
+    try {
+      return await this.#submit(Op.Fsync, mode, 'aio_fsync', options);
+    } catch (f) {
+      throw toError(f);
+    }
   }
 
   /**
@@ -399,56 +407,37 @@ export class AioCb implements Disposable {
     }
   }
 
-  #submit(
-    op: Op,
-    mode: number,
-    syscall: AioSyscall,
-    options: AioOptions | undefined,
-    caller: (...args: never[]) => unknown,
-  ): Promise<number> {
+  // Submits and returns the internal promise: it resolves with the result
+  // or rejects with a Failure (no stack: the public async method turns it
+  // into an error there, where V8's async stack trace names the caller).
+  #submit(op: Op, mode: number, syscall: AioSyscall, options: AioOptions | undefined): Promise<number> {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      try {
-        if (typeof options !== 'object' || options === null) {
-          throw new TypeError(`options must be an object, got ${describe(options)}`);
-        }
-        signal = validateAbortSignal(options.signal);
-      } catch (e) {
-        return Promise.reject(e);
+      if (typeof options !== 'object' || options === null) {
+        throw new TypeError(`options must be an object, got ${describe(options)}`);
       }
-      if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+      signal = validateAbortSignal(options.signal);
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     }
-    if (this.#disposed) {
-      return Promise.reject(new AioStateError('ERR_AIO_DISPOSED', 'AioCb: the block was disposed'));
-    }
-    if (this.#buf !== undefined && isDetached(this.#buf.buffer)) {
-      return Promise.reject(new TypeError('AioCb: the buffer was detached'));
-    }
+    if (this.#disposed) throw new AioStateError('ERR_AIO_DISPOSED', 'AioCb: the block was disposed');
+    if (this.#buf !== undefined && isDetached(this.#buf.buffer)) throw new TypeError('AioCb: the buffer was detached');
     this.#observe();
     if (this.#resolve !== undefined) {
-      return Promise.reject(new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress'));
+      throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
     }
     const slot = this.#sigev.kind === 'thread' ? takeSlot(this) : 0;
     const rc = this.#n.submit(op, mode, slot);
-    const site = captureSite(caller);
     if (rc !== 0) {
       giveSlot(slot);
-      if (rc < 0)
-        return Promise.reject(new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress'));
-      return Promise.reject(new AioError(rc, syscall, site));
+      if (rc < 0) throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
+      throw new AioError(rc, syscall);
     }
-    return this.#begin(slot, syscall, site, signal);
+    return this.#begin(slot, syscall, signal);
   }
 
-  #begin(
-    slot: number,
-    syscall: AioSyscall,
-    site: { stack?: string },
-    signal: AbortSignal | undefined,
-  ): Promise<number> {
+  #begin(slot: number, syscall: AioSyscall, signal: AbortSignal | undefined): Promise<number> {
     this.#slot = slot;
     this.#syscall = syscall;
-    this.#site = site;
     const p = new Promise<number>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -493,11 +482,9 @@ export class AioCb implements Disposable {
     }
     const reason = this.#abortReason;
     this.#abortReason = kNoAbort;
-    const site = this.#site;
-    this.#site = undefined;
     if (errno === 0) resolve(result);
-    else if (errno === ECANCELED && reason !== kNoAbort) reject(new AbortError(undefined, { cause: reason }));
-    else reject(new AioError(errno, this.#syscall, site));
+    else if (errno === ECANCELED && reason !== kNoAbort) reject(new Failure(errno, this.#syscall, true, reason));
+    else reject(new Failure(errno, this.#syscall, false, undefined));
     if (this.#disposed) {
       this.#buf = undefined;
       this.#n.releaseBuffer();
@@ -520,9 +507,9 @@ export class AioCb implements Disposable {
         if (cb.inProgress)
           throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
       },
-      begin(cb, syscall, site, signal) {
+      begin(cb, syscall) {
         const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
-        return cb.#begin(slot, syscall, site, signal);
+        return cb.#begin(slot, syscall, undefined);
       },
       slot: (cb) => cb.#slot,
       observe: (cb) => cb.#observe(),
@@ -537,6 +524,27 @@ export class AioCb implements Disposable {
       isThread: (cb) => cb.#sigev.kind === 'thread',
     };
   }
+}
+
+/**
+ * How an operation failed, as the internal promise carries it. Building an
+ * Error here would capture the dispatcher's stack, not the caller's.
+ */
+export class Failure {
+  constructor(
+    readonly errno: number,
+    readonly syscall: AioSyscall,
+    readonly aborted: boolean,
+    readonly reason: unknown,
+  ) {}
+}
+
+/** Turns an internal Failure into the public error; anything else passes through. */
+export function toError(f: unknown, site?: { stack?: string }): unknown {
+  if (!(f instanceof Failure)) return f;
+  const err = f.aborted ? new AbortError(undefined, { cause: f.reason }) : new AioError(f.errno, f.syscall, site);
+  if (site === undefined) Error.captureStackTrace(err, toError);
+  return err;
 }
 
 function fromName(kind: Kind): string {

@@ -1,7 +1,7 @@
 // List submission (lio_listio), waiting (aio_suspend), aio_cancel(fd, NULL)
 // and aio_init, over the same native engine as AioCb.
 
-import { AioCb, internals } from './aiocb.js';
+import { AioCb, internals, toError } from './aiocb.js';
 import { native } from './binding.js';
 import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
 import { AioError, captureSite } from './errors.js';
@@ -68,7 +68,9 @@ export function lioListio(
       slots[i] = 0;
       continue;
     }
-    promises[i] = internals.begin(cb, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write', site);
+    promises[i] = internals.begin(cb, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
+      throw toError(f, site);
+    });
     natives[i] = internals.native(cb);
     slots[i] = internals.slot(cb);
     live.push(cb);
