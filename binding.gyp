@@ -11,6 +11,7 @@
         "native/aiocb.cc",
         "native/engine.cc",
         "native/lio.cc",
+        "native/memory.cc",
         "native/request.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

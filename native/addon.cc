@@ -6,6 +6,7 @@
 #include <aio.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -53,6 +54,9 @@ Napi::Object Constants(Napi::Env env) {
 #else
   set("AIO_PRIO_DELTA_MAX", 0);
 #endif
+  // glibc has no list limit (sysconf says -1); others do.
+  long listio_max = sysconf(_SC_AIO_LISTIO_MAX);
+  set("AIO_LISTIO_MAX", listio_max > 0 && listio_max < INT32_MAX ? static_cast<int>(listio_max) : 0);
 #ifdef O_DIRECT
   set("O_DIRECT", O_DIRECT);
 #endif
@@ -72,6 +76,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("aioSuspend", Napi::Function::New<AioSuspend>(env, "aioSuspend"));
   exports.Set("aioCancelAll", Napi::Function::New<AioCancelAll>(env, "aioCancelAll"));
   exports.Set("aioInit", Napi::Function::New<AioInit>(env, "aioInit"));
+  exports.Set("alignedBuffer", Napi::Function::New<AlignedBuffer>(env, "alignedBuffer"));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -34,6 +34,7 @@ export interface NativeConstants {
   readonly ECANCELED: number;
   readonly SIGRTMAX: number;
   readonly AIO_PRIO_DELTA_MAX: number;
+  readonly AIO_LISTIO_MAX: number;
 }
 
 export interface NativeBinding {
@@ -60,6 +61,7 @@ export interface NativeBinding {
   aioSuspend(entries: NativeAioCb[], timeoutMs: number, slot: number): void;
   aioCancelAll(fd: number): number;
   aioInit(threads: number, num: number, idleTime: number): boolean;
+  alignedBuffer(size: number, alignment: number): ArrayBuffer;
   constants: NativeConstants;
 }
 

@@ -35,6 +35,8 @@ export type AioCancelStat = (typeof AioCancelStat)[keyof typeof AioCancelStat];
 export const EINPROGRESS = c.EINPROGRESS;
 export const ECANCELED = c.ECANCELED;
 export const AIO_PRIO_DELTA_MAX = c.AIO_PRIO_DELTA_MAX;
+/** Most entries in one lio_listio call; 0 when the platform sets no limit. */
+export const AIO_LISTIO_MAX = c.AIO_LISTIO_MAX;
 export const O_DIRECT: number | undefined = c.O_DIRECT;
 
 /** Native operation codes of NativeAioCb.submit(). */

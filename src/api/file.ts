@@ -1,0 +1,476 @@
+// AioFile: the promise API most users touch. Policy only: every operation
+// is one AioCb (or one lioListio) from src/core, plus admission control,
+// AbortSignal phases, close ordering and fs-shaped errors.
+import fs from 'node:fs';
+import PQueue from 'p-queue';
+import { AioCb } from '../core/aiocb.js';
+import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode, O_DIRECT } from '../core/constants.js';
+import { AbortError, AioError, type AioSyscall } from '../core/errors.js';
+import { lioListio } from '../core/lio.js';
+import {
+  describe,
+  validateAbortSignal,
+  validateFd,
+  validateInt,
+  validateOffset,
+  validateOptions,
+  validateView,
+} from '../core/validate.js';
+import { type ReadChunksOptions, readChunks, type WriteChunksOptions, writeChunks } from './chunks.js';
+
+/** Options of {@link open} and {@link AioFile.fromFd}. */
+export interface AioFileOptions {
+  /** Most operations in flight on this file; the rest wait in a queue. @default 64 */
+  readonly concurrency?: number;
+  /** Open with `O_DIRECT` where the platform has it (buffers must then be aligned; see {@link alignedBuffer}). @default false */
+  readonly direct?: boolean;
+}
+
+/** Options of {@link AioFile.fromFd}. */
+export interface FromFdOptions {
+  /** Close the descriptor when the file is closed. @default false */
+  readonly autoClose?: boolean;
+  /** @default 64 */
+  readonly concurrency?: number;
+}
+
+/** Options of one read or write. */
+export interface OperationOptions {
+  /** Cancels the operation; see the README's cancellation phases. */
+  readonly signal?: AbortSignal | undefined;
+  /** `aio_reqprio`: lowers this request's priority among those on the same file. @default 0 */
+  readonly priority?: number;
+}
+
+/** One entry of {@link AioFile.batch}. */
+export type BatchOp =
+  | { readonly op: 'read'; readonly buffer: ArrayBufferView; readonly position: number | bigint }
+  | { readonly op: 'write'; readonly buffer: ArrayBufferView; readonly position: number | bigint }
+  | { readonly op: 'nop' };
+
+const DEFAULT_CONCURRENCY = 64;
+// Cap for one lio_listio where the platform sets none: keeps glibc's
+// per-descriptor queue walks short.
+const DEFAULT_LIST_MAX = 1024;
+const LIST_MAX = AIO_LISTIO_MAX > 0 ? AIO_LISTIO_MAX : DEFAULT_LIST_MAX;
+const EBADF = 9;
+const ECANCELED = 125;
+
+const flagTable: Record<string, number> = (() => {
+  const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = fs.constants;
+  return {
+    r: O_RDONLY,
+    rs: O_RDONLY | O_SYNC,
+    sr: O_RDONLY | O_SYNC,
+    'r+': O_RDWR,
+    'rs+': O_RDWR | O_SYNC,
+    'sr+': O_RDWR | O_SYNC,
+    w: O_TRUNC | O_CREAT | O_WRONLY,
+    wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+    xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+    'w+': O_TRUNC | O_CREAT | O_RDWR,
+    'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+    'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+    a: O_APPEND | O_CREAT | O_WRONLY,
+    ax: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
+    xa: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
+    as: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
+    sa: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
+    'a+': O_APPEND | O_CREAT | O_RDWR,
+    'ax+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
+    'xa+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
+    'as+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
+    'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
+  };
+})();
+
+function toFlags(flags: unknown, direct: boolean): number {
+  let n: number;
+  if (typeof flags === 'number') n = validateInt(flags, 'flags', 0, 2 ** 31 - 1);
+  else if (typeof flags === 'string' && flagTable[flags] !== undefined) n = flagTable[flags] as number;
+  else throw new TypeError(`flags must be an fs.open flag string or number, got ${describe(flags)}`);
+  if (direct) {
+    if (O_DIRECT === undefined) throw new AioError(22, 'open');
+    n |= O_DIRECT;
+  }
+  return n;
+}
+
+function validateConcurrency(c: unknown): number {
+  return c === undefined ? DEFAULT_CONCURRENCY : validateInt(c, 'options.concurrency', 1, 2 ** 20);
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
+const kCloseReason = Symbol('posix-aio.closing');
+
+/**
+ * A file opened for POSIX AIO. Mirrors `fs.promises.FileHandle` where the
+ * concepts match: `read`, `write`, `sync`, `datasync`, `stat`, `close`,
+ * `Symbol.asyncDispose`.
+ *
+ * @example
+ * await using file = await open('data.bin', 'r+');
+ * await file.write(Buffer.from('hello'), 0);
+ */
+export class AioFile implements AsyncDisposable {
+  readonly #fd: number;
+  readonly #path: string | undefined;
+  readonly #autoClose: boolean;
+  readonly #limit: number;
+  // Operations waiting for a place, oldest first. Concurrency 1: only the
+  // head waits for a free place; the rest wait behind it.
+  readonly #queue = new PQueue({ concurrency: 1 });
+  #active = 0;
+  #nextPlace: (() => boolean) | undefined;
+  #closing = false;
+  #closeCtl: AbortController | undefined;
+  #closed: Promise<void> | undefined;
+  #idle: (() => void) | undefined;
+
+  private constructor(fd: number, path: string | undefined, autoClose: boolean, limit: number) {
+    this.#fd = fd;
+    this.#path = path;
+    this.#autoClose = autoClose;
+    this.#limit = limit;
+  }
+
+  /** @internal used by {@link open} */
+  static _open(fd: number, path: string, limit: number): AioFile {
+    return new AioFile(fd, path, true, limit);
+  }
+
+  /**
+   * Wraps a descriptor the caller owns.
+   * @throws {TypeError | RangeError} for a bad descriptor or options
+   */
+  static fromFd(fd: number, options: FromFdOptions = {}): AioFile {
+    validateFd(fd);
+    const o = validateOptions<FromFdOptions>(options);
+    return new AioFile(fd, undefined, o.autoClose === true, validateConcurrency(o.concurrency));
+  }
+
+  /** The file descriptor. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** The path given to {@link open}, if any. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /**
+   * Reads `buffer.byteLength` bytes at `position`.
+   * @returns bytes read; 0 at end of file
+   * @throws rejects with {@link AioError} (fs-shaped) or {@link AbortError}
+   */
+  async read(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
+    return this.#single('aio_read', buffer, position, options);
+  }
+
+  /**
+   * Writes all of `buffer` at `position` (at the end for files opened to append).
+   * @returns bytes written
+   */
+  async write(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
+    return this.#single('aio_write', buffer, position, options);
+  }
+
+  /** Flushes data and metadata (`aio_fsync(O_SYNC)`). */
+  async sync(options?: { readonly signal?: AbortSignal }): Promise<void> {
+    await this.#fsync(AioFsyncMode.O_SYNC, options);
+  }
+
+  /** Flushes data (`aio_fsync(O_DSYNC)`). */
+  async datasync(options?: { readonly signal?: AbortSignal }): Promise<void> {
+    await this.#fsync(AioFsyncMode.O_DSYNC, options);
+  }
+
+  /** `fstat` of the descriptor. */
+  async stat(): Promise<fs.Stats> {
+    if (this.#closing) throw this.#error(EBADF, 'fstat');
+    return new Promise((resolve, reject) => {
+      fs.fstat(this.#fd, (err, st) => (err ? reject(err) : resolve(st)));
+    });
+  }
+
+  /**
+   * Submits `ops` with one `lio_listio(LIO_NOWAIT)` and returns one promise
+   * per op, in order. A failed entry rejects only its own promise. Lists
+   * longer than the concurrency limit or the platform's list limit are
+   * split; entries libc refuses with EAGAIN are resubmitted.
+   * @throws {TypeError} when `ops` is not an array (a bad entry rejects its own promise)
+   * @example
+   * const [w, r] = await Promise.all(file.batch([
+   *   { op: 'write', buffer: Buffer.from('abc'), position: 0 },
+   *   { op: 'read', buffer: Buffer.alloc(3), position: 100 },
+   * ]));
+   */
+  batch(ops: readonly BatchOp[], options?: { readonly signal?: AbortSignal }): Promise<number>[] {
+    if (!Array.isArray(ops)) throw new TypeError(`ops must be an array, got ${describe(ops)}`);
+    let signal: AbortSignal | undefined;
+    let failAll: unknown;
+    try {
+      signal = validateAbortSignal(validateOptions<{ signal: AbortSignal }>(options).signal);
+    } catch (e) {
+      failAll = e;
+    }
+    const results: Promise<number>[] = new Array(ops.length);
+    const pending: { index: number; cb: AioCb; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      results[i] = new Promise<number>((resolve, reject) => {
+        if (failAll !== undefined) return reject(failAll);
+        if (signal?.aborted) return reject(abortError(signal));
+        if (this.#closing) return reject(this.#error(EBADF, 'lio_listio'));
+        try {
+          const cb = this.#batchCb(ops[i]);
+          if (cb === undefined) resolve(0);
+          else pending.push({ index: i, cb, resolve, reject });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    }
+    const step = Math.min(this.#limit, LIST_MAX);
+    for (let at = 0; at < pending.length; at += step) {
+      void this.#runBatch(pending.slice(at, at + step), signal);
+    }
+    return results;
+  }
+
+  /**
+   * Reads the byte range in order, keeping `depth` reads in flight ahead of
+   * the consumer. Breaking out of the loop cancels the reads in flight.
+   * @example
+   * for await (const chunk of file.readChunks({ chunkSize: 1 << 20 })) hash.update(chunk);
+   */
+  readChunks(options?: ReadChunksOptions): AsyncIterableIterator<Buffer> {
+    return readChunks(this, options);
+  }
+
+  /**
+   * Writes every chunk of `source` back to back from `position`, up to
+   * `depth` writes in flight.
+   * @returns total bytes written
+   */
+  writeChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: WriteChunksOptions): Promise<number> {
+    return writeChunks(this, source, options);
+  }
+
+  /**
+   * Waits for operations in flight, rejects those still queued (`ECANCELED`),
+   * then closes the descriptor (when this file owns it). Idempotent; later
+   * operations reject with `EBADF`.
+   */
+  close(): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    this.#closing = true;
+    this.#closeCtl?.abort(kCloseReason);
+    this.#closed = (async () => {
+      if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      if (!this.#autoClose) return;
+      await new Promise<void>((resolve, reject) => {
+        fs.close(this.#fd, (err) => (err ? reject(this.#decorate(err)) : resolve()));
+      });
+    })();
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #single(
+    syscall: 'aio_read' | 'aio_write',
+    buffer: ArrayBufferView,
+    position: number | bigint,
+    options: OperationOptions | undefined,
+  ): Promise<number> {
+    validateView(buffer);
+    validateOffset(position, 'position');
+    let signal: AbortSignal | undefined;
+    let priority = 0;
+    if (options !== undefined) {
+      const o = validateOptions<OperationOptions>(options);
+      signal = validateAbortSignal(o.signal);
+      if (o.priority !== undefined) priority = validateInt(o.priority, 'options.priority', 0, 2 ** 31 - 1);
+      if (signal?.aborted) throw abortError(signal);
+    }
+    if (this.#closing) throw this.#error(EBADF, syscall);
+    const wait = this.#admit(1, signal);
+    if (wait !== undefined) await this.#waitAdmission(wait, signal, syscall);
+    try {
+      const cb = AioCb.fromMutSlice(this.#fd, position, buffer, priority);
+      const opts = signal === undefined ? undefined : { signal };
+      return await (syscall === 'aio_read' ? cb.read(opts) : cb.write(opts));
+    } catch (e) {
+      throw this.#decorate(e);
+    } finally {
+      this.#leave(1);
+    }
+  }
+
+  async #fsync(mode: AioFsyncMode, options: { readonly signal?: AbortSignal } | undefined): Promise<void> {
+    const signal = validateAbortSignal(validateOptions<{ signal: AbortSignal }>(options).signal);
+    if (signal?.aborted) throw abortError(signal);
+    if (this.#closing) throw this.#error(EBADF, 'aio_fsync');
+    const wait = this.#admit(1, signal);
+    if (wait !== undefined) await this.#waitAdmission(wait, signal, 'aio_fsync');
+    try {
+      await AioCb.fromFd(this.#fd).fsync(mode, signal === undefined ? undefined : { signal });
+    } catch (e) {
+      throw this.#decorate(e);
+    } finally {
+      this.#leave(1);
+    }
+  }
+
+  #batchCb(op: BatchOp | undefined): AioCb | undefined {
+    if (typeof op !== 'object' || op === null)
+      throw new TypeError(`batch entries must be objects, got ${describe(op)}`);
+    if (op.op === 'nop') return undefined;
+    if (op.op !== 'read' && op.op !== 'write') {
+      throw new TypeError(
+        `batch entry op must be 'read', 'write' or 'nop', got ${describe((op as { op: unknown }).op)}`,
+      );
+    }
+    const buffer = validateView(op.buffer, 'buffer');
+    const position = validateOffset(op.position, 'position');
+    const opcode = op.op === 'read' ? LioOpcode.LIO_READ : LioOpcode.LIO_WRITE;
+    return AioCb.fromMutSlice(this.#fd, position, buffer, 0, undefined, opcode);
+  }
+
+  async #runBatch(
+    entries: { cb: AioCb; resolve: (n: number) => void; reject: (e: unknown) => void }[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const n = entries.length;
+    try {
+      const wait = this.#admit(n, signal);
+      if (wait !== undefined) await this.#waitAdmission(wait, signal, 'lio_listio');
+    } catch (e) {
+      for (const en of entries) en.reject(e);
+      return;
+    }
+    let onAbort: (() => void) | undefined;
+    try {
+      if (signal?.aborted) throw abortError(signal);
+      const promises = lioListio(
+        LioMode.LIO_NOWAIT,
+        entries.map((en) => en.cb),
+      );
+      if (signal !== undefined) {
+        onAbort = () => {
+          for (const en of entries) if (en.cb.inProgress) en.cb.cancel();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      await Promise.all(
+        promises.map((p, i) => {
+          const en = entries[i] as (typeof entries)[number];
+          return p.then(en.resolve, (e: unknown) => {
+            const cancelled = signal?.aborted && (e as { code?: string }).code === 'ECANCELED';
+            en.reject(cancelled ? abortError(signal as AbortSignal) : this.#decorate(e));
+          });
+        }),
+      );
+    } catch (e) {
+      for (const en of entries) en.reject(this.#decorate(e));
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      this.#leave(n);
+    }
+  }
+
+  // Takes `n` places at once when free and nobody waits; otherwise returns
+  // the queue entry to wait on.
+  #admit(n: number, signal: AbortSignal | undefined): Promise<void> | undefined {
+    if (this.#queue.size === 0 && this.#queue.pending === 0 && this.#active + n <= this.#limit) {
+      this.#active += n;
+      return undefined;
+    }
+    this.#closeCtl ??= new AbortController();
+    const closing = this.#closeCtl.signal;
+    const combined = signal === undefined ? closing : AbortSignal.any([signal, closing]);
+    return this.#queue.add(
+      ({ signal: s }) =>
+        new Promise<void>((resolve, reject) => {
+          // A request larger than the limit runs alone rather than never.
+          const take = () => {
+            if (this.#active + n > this.#limit && this.#active > 0) return false;
+            this.#active += n;
+            this.#nextPlace = undefined;
+            s?.removeEventListener('abort', drop);
+            resolve();
+            return true;
+          };
+          const drop = () => {
+            if (this.#nextPlace === take) this.#nextPlace = undefined;
+            reject(s?.reason);
+          };
+          if (!take()) {
+            this.#nextPlace = take;
+            s?.addEventListener('abort', drop, { once: true });
+          }
+        }),
+      { signal: combined },
+    );
+  }
+
+  async #waitAdmission(wait: Promise<void>, signal: AbortSignal | undefined, syscall: AioSyscall): Promise<void> {
+    try {
+      await wait;
+    } catch (e) {
+      if (e === kCloseReason) throw this.#error(ECANCELED, syscall);
+      if (signal?.aborted) throw abortError(signal);
+      throw e;
+    }
+  }
+
+  #leave(n: number): void {
+    this.#active -= n;
+    this.#nextPlace?.();
+    if (this.#active === 0 && this.#idle !== undefined) {
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle();
+    }
+  }
+
+  #error(errno: number, syscall: AioSyscall): AioError {
+    return new AioError(errno, syscall, undefined, this.#path);
+  }
+
+  #decorate(e: unknown): unknown {
+    if (this.#path !== undefined && e instanceof AioError && e.path === undefined) e.path = this.#path;
+    return e;
+  }
+}
+
+/**
+ * Opens `path` for POSIX AIO.
+ * @param flags as `fs.open` (string or number) @default 'r'
+ * @param mode permissions for a created file @default 0o666
+ * @throws rejects with an fs-shaped error (`ENOENT`, `EACCES`, ...) with `path`
+ * @example
+ * const file = await open('/var/data/log.bin', 'a+', 0o644, { concurrency: 32 });
+ */
+export async function open(
+  path: string | URL,
+  flags: string | number = 'r',
+  mode = 0o666,
+  options: AioFileOptions = {},
+): Promise<AioFile> {
+  const o = validateOptions<AioFileOptions>(options);
+  const limit = validateConcurrency(o.concurrency);
+  const n = toFlags(flags, o.direct === true);
+  validateInt(mode, 'mode', 0, 0o7777);
+  const p = path instanceof URL ? path : String(path);
+  const fd = await new Promise<number>((resolve, reject) => {
+    fs.open(p, n, mode, (err, fd) => (err ? reject(err) : resolve(fd)));
+  });
+  return AioFile._open(fd, typeof p === 'string' ? p : p.pathname, limit);
+}
