@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AioCb } from '../dist/index.js';
+import { AioCb, open } from '../dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,17 +19,17 @@ const depth = Number(values.depth);
 const seconds = Number(values.seconds);
 const size = Number(values['size-mib']) * 1024 * 1024;
 const blocks = size / 4096;
-const file = path.join(os.tmpdir(), `posix-aio-qd-${process.pid}.bin`);
+const file_ = path.join(os.tmpdir(), `posix-aio-qd-${process.pid}.bin`);
 
 function makeFile() {
-  const fd = fs.openSync(file, 'w');
+  const fd = fs.openSync(file_, 'w');
   const chunk = Buffer.alloc(1 << 20);
   for (let off = 0; off < size; off += chunk.length) {
     for (let i = 0; i < chunk.length; i += 4096) chunk.writeUInt32LE((off + i) / 4096, i);
     fs.writeSync(fd, chunk, 0, chunk.length, off);
   }
   fs.closeSync(fd);
-  fs.readFileSync(file); // warm the page cache
+  fs.readFileSync(file_); // warm the page cache
 }
 
 const rnd = () => Math.floor(Math.random() * blocks) * 4096;
@@ -57,10 +57,12 @@ async function run(name, one) {
 }
 
 makeFile();
-const fd = fs.openSync(file, 'r');
-const fh = await fs.promises.open(file, 'r');
+const fd = fs.openSync(file_, 'r');
+const fh = await fs.promises.open(file_, 'r');
+const file = await open(file_, 'r');
 const impls = {
   'AioCb.read': (buf, pos) => AioCb.fromMutSlice(fd, pos, buf).read(),
+  'file.read': (buf, pos) => file.read(buf, pos),
   'fs.promises': async (buf, pos) => (await fh.read(buf, 0, 4096, pos)).bytesRead,
   'fs.read': (buf, pos) => new Promise((res, rej) => fs.read(fd, buf, 0, 4096, pos, (e, n) => (e ? rej(e) : res(n)))),
 };
@@ -79,4 +81,5 @@ for (const [name, arr] of Object.entries(results)) {
 }
 await fh.close();
 fs.closeSync(fd);
-fs.unlinkSync(file);
+await file.close();
+fs.unlinkSync(file_);

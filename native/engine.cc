@@ -18,7 +18,7 @@ namespace {
 // they are the ones glibc runs next) and a cap overall. Whatever is left out
 // is still scanned on every wake-up, and a timeout bounds how long it can go
 // unnoticed.
-constexpr size_t kPerFd = 8;
+constexpr size_t kPerFd = 1;
 constexpr size_t kMaxList = 256;
 constexpr auto kLeftOutPoll = std::chrono::milliseconds(20);
 // How long teardown waits for requests libc cannot cancel (a read on a pipe
@@ -95,10 +95,16 @@ void Engine::RemoveLive(Request* req) {
   req->live_prev = req->live_next = nullptr;
 }
 
-// Caller holds mu_. The write is skipped when the reaper is awake (it drains
-// incoming_ before it sleeps again) or already being woken, and on glibc when
-// it sleeps on a request of the same descriptor that runs first.
+// Caller holds mu_. An idle reaper (nothing to watch) waits on idle_cv_ and
+// is notified; one in aio_suspend() is woken through the sentinel. The write
+// is skipped when the reaper is awake (it drains incoming_ before it sleeps
+// again) or already being woken, and on glibc when it sleeps on a request of
+// the same descriptor that runs first.
 void Engine::WakeLocked(int fd, int prio, bool force) {
+  if (idle_) {
+    idle_cv_.notify_one();
+    return;
+  }
   if (wake_pending_ || (!sleeping_ && !force)) return;
 #ifdef __GLIBC__
   if (!force) {
@@ -134,7 +140,6 @@ void Engine::AddSuspend(SuspendWait* wait) {
   Hold();
   std::lock_guard<std::mutex> lock(mu_);
   incoming_.push_back(Item{nullptr, wait, 0, -1, 0});
-  wake_pending_ = false;  // force a fresh write: the list changed shape
   WakeLocked(-1, 0, true);
 }
 
@@ -259,8 +264,16 @@ void Engine::Run() {
     }
 
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (stopping_ || !incoming_.empty()) continue;
+      if (watch.empty() && waits.empty()) {
+        // Nothing in flight: a condition variable wakes faster than the
+        // sentinel, whose completion needs a trip through a libc worker.
+        idle_ = true;
+        idle_cv_.wait(lock, [this] { return stopping_ || !incoming_.empty(); });
+        idle_ = false;
+        continue;
+      }
       sleeping_ = true;
       sleep_fds_ = fds;
     }
@@ -378,6 +391,7 @@ void Engine::Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
+      idle_cv_.notify_one();
     }
     uint64_t one = 1;
     ssize_t ignored = write(wake_fd_, &one, sizeof one);

@@ -100,7 +100,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // The reaper's current aio_suspend() list as (fd, lowest reqprio) pairs,
   // valid while sleeping_. Guarded by mu_.
   std::vector<std::pair<int, int>> sleep_fds_;
-  bool sleeping_ = false;
+  bool sleeping_ = false;  // in aio_suspend()
+  bool idle_ = false;      // waiting on idle_cv_ with nothing to watch
+  std::condition_variable idle_cv_;
   bool wake_pending_ = false;
   bool stopping_ = false;
 
