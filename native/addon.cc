@@ -33,6 +33,11 @@ Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value Flush(const Napi::CallbackInfo& info) {
+  GetAddonData(info.Env())->engine->Flush();
+  return info.Env().Undefined();
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   auto set = [&](const char* name, int v) { c.Set(name, Napi::Number::New(env, v)); };
@@ -72,6 +77,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->aiocb_ctor = Napi::Persistent(ctor);
   exports.Set("NativeAioCb", ctor);
   exports.Set("setDispatcher", Napi::Function::New<SetDispatcher>(env, "setDispatcher"));
+  exports.Set("flush", Napi::Function::New<Flush>(env, "flush"));
   exports.Set("lioListio", Napi::Function::New<LioListio>(env, "lioListio"));
   exports.Set("aioSuspend", Napi::Function::New<AioSuspend>(env, "aioSuspend"));
   exports.Set("aioCancelAll", Napi::Function::New<AioCancelAll>(env, "aioCancelAll"));

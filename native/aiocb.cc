@@ -111,6 +111,7 @@ AioCbWrap::~AioCbWrap() {
   Request* r = req_;
   if (r == nullptr) return;
   r->wrapped = false;
+  if (!r->engine->stopped()) r->engine->Flush();
   if (r->state == Request::State::kInProgress && !r->TryClaim()) {
     // Dropped while libc still owns the block: cancel it and let the
     // engine free it when it completes. After teardown nothing will, so it
@@ -127,16 +128,27 @@ AioCbWrap::~AioCbWrap() {
 Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Request* r = req_;
+  auto op = static_cast<OpKind>(info[0].As<Napi::Number>().Int32Value());
+  bool defer = r->notify == Notify::kThread && op != OpKind::kFsync && Engine::CanDefer();
+  // Submissions keep their order: anything not deferred goes after the
+  // deferred ones (an fsync must follow the writes before it).
+  if (!defer) r->engine->Flush();
   if (r->state == Request::State::kInProgress && !r->TryClaim()) {
     return Napi::Number::New(env, -1);
   }
-  auto op = static_cast<OpKind>(info[0].As<Napi::Number>().Int32Value());
   int fsync_mode = info[1].As<Napi::Number>().Int32Value();
   r->slot = info[2].As<Napi::Number>().Uint32Value();
   if (r->engine->stopped()) return Napi::Number::New(env, EBADF);
   r->seq++;
   r->returned = false;
   r->ArmSigevent();
+  if (defer) {
+    r->cb.aio_lio_opcode = op == OpKind::kRead ? LIO_READ : LIO_WRITE;
+    r->state = Request::State::kInProgress;
+    r->engine->AddLive(r);
+    // -2 asks the caller to schedule Flush() for the end of this tick.
+    return Napi::Number::New(env, r->engine->Defer(r) ? -2 : 0);
+  }
   int rc;
   switch (op) {
     case OpKind::kRead:
@@ -167,6 +179,7 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
 // poll(): when this call observes completion, the errno (0 for success);
 // otherwise -1.
 Napi::Value AioCbWrap::Poll(const Napi::CallbackInfo& info) {
+  req_->engine->Flush();
   return Napi::Number::New(info.Env(), req_->TryClaim() ? req_->err : -1);
 }
 
@@ -177,6 +190,7 @@ Napi::Value AioCbWrap::LastReturn(const Napi::CallbackInfo& info) {
 // aio_error(): libc's status while in progress, the claimed one after.
 Napi::Value AioCbWrap::Error(const Napi::CallbackInfo& info) {
   Request* r = req_;
+  r->engine->Flush();
   int e = 0;
   if (r->state == Request::State::kInProgress) {
     e = aio_error(&r->cb);
@@ -204,6 +218,7 @@ Napi::Value AioCbWrap::Take(const Napi::CallbackInfo& info) {
 // aio_cancel(fd, this): an AIO_* status, or -errno.
 Napi::Value AioCbWrap::Cancel(const Napi::CallbackInfo& info) {
   Request* r = req_;
+  r->engine->Flush();
   int rc = aio_cancel(r->cb.aio_fildes, &r->cb);
   if (rc < 0) return Napi::Number::New(info.Env(), -errno);
   // A cancelled request completes at once; make the reaper look now.

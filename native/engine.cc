@@ -134,6 +134,71 @@ void Engine::Watch(Request* req) {
   WakeLocked(req->cb.aio_fildes, req->cb.aio_reqprio, false);
 }
 
+void Engine::WatchAll(const std::vector<Request*>& reqs) {
+  if (reqs.empty()) return;
+  EnsureReaper();
+  for (Request* r : reqs) {
+    r->refs++;
+    Hold();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Request* r : reqs) {
+    incoming_.push_back(Item{r, nullptr, r->seq, r->cb.aio_fildes, r->cb.aio_reqprio});
+    WakeLocked(r->cb.aio_fildes, r->cb.aio_reqprio, false);
+  }
+}
+
+bool Engine::CanDefer() {
+#ifdef __GLIBC__
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool Engine::Defer(Request* req) {
+  deferred_.push_back(req);
+  return deferred_.size() == 1;
+}
+
+void Engine::Flush() {
+#ifdef __GLIBC__
+  if (deferred_.empty()) return;
+  std::vector<Request*> batch;
+  batch.swap(deferred_);
+  flush_list_.clear();
+  for (Request* r : batch) {
+    // glibc never stores -1 as a status: still -1 afterwards means the
+    // entry was not enqueued.
+    r->cb.__error_code = -1;
+    flush_list_.push_back(&r->cb);
+  }
+  struct sigevent none {};
+  none.sigev_notify = SIGEV_NONE;
+  int rc = lio_listio(LIO_NOWAIT, flush_list_.data(), static_cast<int>(flush_list_.size()), &none);
+  int err = rc == 0 ? 0 : errno;
+  if (err == 0 || err == EIO) {
+    // EIO: some entries were refused; each refused one carries its error.
+    for (Request* r : batch) {
+      if (r->cb.__error_code == -1) {
+        r->cb.__error_code = err == 0 ? EAGAIN : err;
+        r->cb.__return_value = -1;
+      }
+    }
+  } else {
+    for (Request* r : batch) {
+      if (r->cb.__error_code == -1) {
+        r->cb.__error_code = err;
+        r->cb.__return_value = -1;
+      }
+    }
+  }
+  // Refused entries now read as finished with their error; the reaper
+  // reports them like any completion.
+  WatchAll(batch);
+#endif
+}
+
 void Engine::AddSuspend(SuspendWait* wait) {
   EnsureReaper();
   for (Request* r : wait->list) r->refs++;
@@ -367,6 +432,7 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
 
 void Engine::Shutdown() {
   if (stopped_) return;
+  Flush();
   // 1. Cancel everything this environment has in flight. Only queued
   //    requests can be cancelled; running ones finish on their own.
   for (Request* r = live_head_; r != nullptr; r = r->live_next) {

@@ -59,6 +59,20 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // JavaScript thread. Hands a thread-notified submission to the reaper.
   void Watch(Request* req);
+  void WatchAll(const std::vector<Request*>& reqs);
+
+  // JavaScript thread. Tick batching: a thread-notified read or write is
+  // queued here and submitted with the others of the same tick by one
+  // lio_listio() in Flush(), so glibc's global AIO lock is taken once per
+  // batch instead of once per request. Returns true when the queue was
+  // empty (the caller schedules a flush). glibc only: the batch relies on
+  // reading and presetting the aiocb's status field.
+  bool Defer(Request* req);
+  // Submits the deferred queue. Every entry point that looks at a request's
+  // libc state calls it first, so a deferred request is never observed
+  // unsubmitted. Requests libc refuses complete with its error.
+  void Flush();
+  static bool CanDefer();
   // JavaScript thread. Registers an aio_suspend() wait.
   void AddSuspend(SuspendWait* wait);
   // JavaScript thread. Forces the reaper to rescan (after a cancel).
@@ -116,6 +130,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool stopped_ = false;
   Request* live_head_ = nullptr;
   std::vector<Item> draining_;
+  std::vector<Request*> deferred_;
+  std::vector<struct aiocb*> flush_list_;
 
   // Sentinel used to wake the reaper.
   int wake_fd_ = -1;

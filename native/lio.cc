@@ -39,6 +39,7 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   int mode = info[0].As<Napi::Number>().Int32Value();
   Napi::Array entries = info[1].As<Napi::Array>();
   Napi::Array slots = info[2].As<Napi::Array>();
+  GetAddonData(env)->engine->Flush();
   uint32_t n = entries.Length();
   std::vector<struct aiocb*> list(n, nullptr);
   std::vector<Request*> reqs(n, nullptr);
@@ -132,6 +133,7 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array entries = info[0].As<Napi::Array>();
   double timeout = info[1].As<Napi::Number>().DoubleValue();
+  GetAddonData(env)->engine->Flush();
   auto wait = std::make_unique<SuspendWait>();
   wait->slot = info[2].As<Napi::Number>().Uint32Value();
   for (uint32_t i = 0; i < entries.Length(); i++) {
@@ -154,6 +156,7 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
 Napi::Value AioCancelAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info[0], "fd", 0, INT32_MAX);
+  GetAddonData(env)->engine->Flush();
   int rc = aio_cancel(fd, nullptr);
   if (rc < 0) return Napi::Number::New(env, -errno);
   if (rc == AIO_CANCELED) GetAddonData(env)->engine->Kick();

@@ -19,6 +19,8 @@ void Request::ArmSigevent() {
 
 bool Request::TryClaim() {
   if (state != State::kInProgress) return false;
+  // A deferred request has no libc status until the batch is submitted.
+  engine->Flush();
   int e = aio_error(&cb);
   if (e == EINPROGRESS) return false;
   ret = aio_return(&cb);

@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { type NativeAioCb, native } from './binding.js';
 import { AioCancelStat, AioFsyncMode, ECANCELED, LioOpcode, Op, ReqState } from './constants.js';
 import { AbortError, AioError, AioStateError, type AioSyscall, captureSite } from './errors.js';
-import { giveSlot, kComplete, takeSlot } from './registry.js';
+import { giveSlot, kComplete, scheduleFlush, takeSlot } from './registry.js';
 import { type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
 import {
   describe,
@@ -427,7 +427,8 @@ export class AioCb implements Disposable {
     }
     const slot = this.#sigev.kind === 'thread' ? takeSlot(this) : 0;
     const rc = this.#n.submit(op, mode, slot);
-    if (rc !== 0) {
+    if (rc === -2) scheduleFlush();
+    else if (rc !== 0) {
       giveSlot(slot);
       if (rc < 0) throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
       throw new AioError(rc, syscall);
@@ -519,7 +520,10 @@ export class AioCb implements Disposable {
       },
       resubmit(cb) {
         const op = cb.#n.opcode() === LioOpcode.LIO_READ ? Op.Read : Op.Write;
-        return cb.#n.submit(op, 0, cb.#slot);
+        const rc = cb.#n.submit(op, 0, cb.#slot);
+        if (rc !== -2) return rc;
+        scheduleFlush();
+        return 0;
       },
       isThread: (cb) => cb.#sigev.kind === 'thread',
     };

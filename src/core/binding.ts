@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The native control block; see native/aiocb.h. */
 export interface NativeAioCb {
+  /** 0, an errno, -1 when still in progress, -2 when deferred to a flush not yet scheduled. */
   submit(op: number, fsyncMode: number, slot: number): number;
   poll(): number;
   lastReturn(): number;
@@ -50,6 +51,7 @@ export interface NativeBinding {
     writeOnly: boolean,
   ) => NativeAioCb;
   setDispatcher(fn: (count: number, records?: Float64Array) => void): void;
+  flush(): void;
   lioListio(
     mode: number,
     entries: (NativeAioCb | null)[],

@@ -19,13 +19,24 @@ interface Registry {
   slots: (Completion | undefined)[];
   free: number[];
   records: Float64Array;
+  flushScheduled: boolean;
+  flush: () => void;
 }
 
 const kRegistry = Symbol.for('posix-aio.registry');
 const host = native as unknown as { [kRegistry]?: Registry };
 
 function create(): Registry {
-  const r: Registry = { slots: [undefined], free: [], records: new Float64Array(0) };
+  const r: Registry = {
+    slots: [undefined],
+    free: [],
+    records: new Float64Array(0),
+    flushScheduled: false,
+    flush() {
+      r.flushScheduled = false;
+      native.flush();
+    },
+  };
   native.setDispatcher((count: number, fresh?: Float64Array) => {
     if (fresh !== undefined) r.records = fresh;
     const { records, slots } = r;
@@ -53,4 +64,14 @@ export function giveSlot(slot: number): void {
   if (slot === 0 || registry.slots[slot] === undefined) return;
   registry.slots[slot] = undefined;
   registry.free.push(slot);
+}
+
+/**
+ * Submissions deferred by the native side in this tick go out together with
+ * one lio_listio() once the tick's microtasks have run.
+ */
+export function scheduleFlush(): void {
+  if (registry.flushScheduled) return;
+  registry.flushScheduled = true;
+  process.nextTick(registry.flush);
 }
