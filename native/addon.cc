@@ -38,6 +38,15 @@ Napi::Value Flush(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dup(fd) with close-on-exec: the new descriptor or -errno. glibc runs one
+// request per descriptor at a time; duplicates let requests on one file run
+// in parallel.
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info[0], "fd", 0, INT32_MAX);
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   auto set = [&](const char* name, int v) { c.Set(name, Napi::Number::New(env, v)); };
@@ -77,6 +86,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->aiocb_ctor = Napi::Persistent(ctor);
   exports.Set("NativeAioCb", ctor);
   exports.Set("setDispatcher", Napi::Function::New<SetDispatcher>(env, "setDispatcher"));
+  exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));
   exports.Set("flush", Napi::Function::New<Flush>(env, "flush"));
   exports.Set("lioListio", Napi::Function::New<LioListio>(env, "lioListio"));
   exports.Set("aioSuspend", Napi::Function::New<AioSuspend>(env, "aioSuspend"));

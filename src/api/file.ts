@@ -6,6 +6,7 @@ import PQueue from 'p-queue';
 import { AioCb } from '../core/aiocb.js';
 import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode, O_DIRECT } from '../core/constants.js';
 import { AbortError, AioError, type AioSyscall } from '../core/errors.js';
+import { dupFd } from '../core/fd.js';
 import { lioListio } from '../core/lio.js';
 import {
   describe,
@@ -24,6 +25,16 @@ export interface AioFileOptions {
   readonly concurrency?: number;
   /** Open with `O_DIRECT` where the platform has it (buffers must then be aligned; see {@link alignedBuffer}). @default false */
   readonly direct?: boolean;
+  /**
+   * Descriptors to spread operations over (the file's own plus `fanout - 1`
+   * duplicates). glibc runs one request per descriptor at a time, so with 1
+   * operations run in submission order, and with more they run in parallel
+   * with no order between them, as with `fs.promises`. Not allowed with
+   * append flags, whose writes must stay in order.
+   * @default 1, or 16 with `direct` (measured: 4 KiB O_DIRECT reads at depth
+   *   64 scale from about 13k ops/s on one descriptor to 68k on 16)
+   */
+  readonly fanout?: number;
 }
 
 /** Options of {@link AioFile.fromFd}. */
@@ -32,6 +43,8 @@ export interface FromFdOptions {
   readonly autoClose?: boolean;
   /** @default 64 */
   readonly concurrency?: number;
+  /** See {@link AioFileOptions.fanout}. @default 1 */
+  readonly fanout?: number;
 }
 
 /** Options of one read or write. */
@@ -96,6 +109,23 @@ function toFlags(flags: unknown, direct: boolean): number {
   return n;
 }
 
+const DIRECT_FANOUT = 16;
+
+function validateFanout(f: unknown, fallback = 1): number {
+  return f === undefined ? fallback : validateInt(f, 'options.fanout', 1, 1024);
+}
+
+function duplicates(fd: number, fanout: number): number[] {
+  const fds = [fd];
+  try {
+    while (fds.length < fanout) fds.push(dupFd(fd));
+  } catch (e) {
+    for (const d of fds.slice(1)) fs.closeSync(d);
+    throw e;
+  }
+  return fds;
+}
+
 function validateConcurrency(c: unknown): number {
   return c === undefined ? DEFAULT_CONCURRENCY : validateInt(c, 'options.concurrency', 1, 2 ** 20);
 }
@@ -117,6 +147,9 @@ const kCloseReason = Symbol('posix-aio.closing');
  */
 export class AioFile implements AsyncDisposable {
   readonly #fd: number;
+  // #fd and its duplicates; operations take them in turn.
+  readonly #fds: number[];
+  #turn = 0;
   readonly #path: string | undefined;
   readonly #autoClose: boolean;
   readonly #limit: number;
@@ -130,16 +163,18 @@ export class AioFile implements AsyncDisposable {
   #closed: Promise<void> | undefined;
   #idle: (() => void) | undefined;
 
-  private constructor(fd: number, path: string | undefined, autoClose: boolean, limit: number) {
+  private constructor(fds: number[], path: string | undefined, autoClose: boolean, limit: number) {
+    const fd = fds[0] as number;
     this.#fd = fd;
+    this.#fds = fds;
     this.#path = path;
     this.#autoClose = autoClose;
     this.#limit = limit;
   }
 
   /** @internal used by {@link open} */
-  static _open(fd: number, path: string, limit: number): AioFile {
-    return new AioFile(fd, path, true, limit);
+  static _open(fds: number[], path: string, limit: number): AioFile {
+    return new AioFile(fds, path, true, limit);
   }
 
   /**
@@ -149,7 +184,8 @@ export class AioFile implements AsyncDisposable {
   static fromFd(fd: number, options: FromFdOptions = {}): AioFile {
     validateFd(fd);
     const o = validateOptions<FromFdOptions>(options);
-    return new AioFile(fd, undefined, o.autoClose === true, validateConcurrency(o.concurrency));
+    const limit = validateConcurrency(o.concurrency);
+    return new AioFile(duplicates(fd, validateFanout(o.fanout)), undefined, o.autoClose === true, limit);
   }
 
   /** The file descriptor. */
@@ -271,10 +307,16 @@ export class AioFile implements AsyncDisposable {
     this.#closeCtl?.abort(kCloseReason);
     this.#closed = (async () => {
       if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-      if (!this.#autoClose) return;
-      await new Promise<void>((resolve, reject) => {
-        fs.close(this.#fd, (err) => (err ? reject(this.#decorate(err)) : resolve()));
-      });
+      // Nothing is in flight: no request can meet a reused descriptor number.
+      const owned = this.#autoClose ? this.#fds : this.#fds.slice(1);
+      await Promise.all(
+        owned.map(
+          (fd) =>
+            new Promise<void>((resolve, reject) => {
+              fs.close(fd, (err) => (err ? reject(this.#decorate(err)) : resolve()));
+            }),
+        ),
+      );
     })();
     return this.#closed;
   }
@@ -303,7 +345,7 @@ export class AioFile implements AsyncDisposable {
     const wait = this.#admit(1, signal);
     if (wait !== undefined) await this.#waitAdmission(wait, signal, syscall);
     try {
-      const cb = AioCb.fromMutSlice(this.#fd, position, buffer, priority);
+      const cb = AioCb.fromMutSlice(this.#pick(), position, buffer, priority);
       const opts = signal === undefined ? undefined : { signal };
       return await (syscall === 'aio_read' ? cb.read(opts) : cb.write(opts));
     } catch (e) {
@@ -320,7 +362,11 @@ export class AioFile implements AsyncDisposable {
     const wait = this.#admit(1, signal);
     if (wait !== undefined) await this.#waitAdmission(wait, signal, 'aio_fsync');
     try {
-      await AioCb.fromFd(this.#fd).fsync(mode, signal === undefined ? undefined : { signal });
+      // aio_fsync() covers the requests queued on its own descriptor: with
+      // duplicates, each gets one.
+      const opts = signal === undefined ? undefined : { signal };
+      if (this.#fds.length === 1) await AioCb.fromFd(this.#fd).fsync(mode, opts);
+      else await Promise.all(this.#fds.map((fd) => AioCb.fromFd(fd).fsync(mode, opts)));
     } catch (e) {
       throw this.#decorate(e);
     } finally {
@@ -340,7 +386,7 @@ export class AioFile implements AsyncDisposable {
     const buffer = validateView(op.buffer, 'buffer');
     const position = validateOffset(op.position, 'position');
     const opcode = op.op === 'read' ? LioOpcode.LIO_READ : LioOpcode.LIO_WRITE;
-    return AioCb.fromMutSlice(this.#fd, position, buffer, 0, undefined, opcode);
+    return AioCb.fromMutSlice(this.#pick(), position, buffer, 0, undefined, opcode);
   }
 
   async #runBatch(
@@ -440,6 +486,11 @@ export class AioFile implements AsyncDisposable {
     }
   }
 
+  #pick(): number {
+    const fds = this.#fds;
+    return fds.length === 1 ? this.#fd : (fds[this.#turn++ % fds.length] as number);
+  }
+
   #error(errno: number, syscall: AioSyscall): AioError {
     return new AioError(errno, syscall, undefined, this.#path);
   }
@@ -467,10 +518,22 @@ export async function open(
   const o = validateOptions<AioFileOptions>(options);
   const limit = validateConcurrency(o.concurrency);
   const n = toFlags(flags, o.direct === true);
+  const append = (n & fs.constants.O_APPEND) !== 0;
+  const fanout = validateFanout(o.fanout, o.direct === true && !append ? DIRECT_FANOUT : 1);
+  if (fanout > 1 && append) {
+    throw new RangeError('options.fanout must be 1 for append flags: appended writes must run in order');
+  }
   validateInt(mode, 'mode', 0, 0o7777);
   const p = path instanceof URL ? path : String(path);
   const fd = await new Promise<number>((resolve, reject) => {
     fs.open(p, n, mode, (err, fd) => (err ? reject(err) : resolve(fd)));
   });
-  return AioFile._open(fd, typeof p === 'string' ? p : p.pathname, limit);
+  let fds: number[];
+  try {
+    fds = duplicates(fd, fanout);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return AioFile._open(fds, typeof p === 'string' ? p : p.pathname, limit);
 }

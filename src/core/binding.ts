@@ -52,6 +52,7 @@ export interface NativeBinding {
   ) => NativeAioCb;
   setDispatcher(fn: (count: number, records?: Float64Array) => void): void;
   flush(): void;
+  dup(fd: number): number;
   lioListio(
     mode: number,
     entries: (NativeAioCb | null)[],

@@ -13,6 +13,7 @@ export type AioSyscall =
   | 'aio_error'
   | 'open'
   | 'close'
+  | 'dup'
   | 'fstat';
 
 const errnoNames = new Map<number, string>();
