@@ -121,27 +121,33 @@ export async function writeChunks(
     }
     total += done;
   };
-  for await (const chunk of source as AsyncIterable<Uint8Array>) {
-    if (failure !== undefined) break;
-    if (signal?.aborted) {
-      failure = { error: new AbortError(undefined, { cause: signal.reason }) };
-      break;
+  try {
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      if (failure !== undefined) break;
+      if (signal?.aborted) {
+        failure = { error: new AbortError(undefined, { cause: signal.reason }) };
+        break;
+      }
+      validateView(chunk, 'chunk');
+      if (chunk.byteLength === 0) continue;
+      const at = position;
+      position += chunk.byteLength;
+      const p: Promise<void> = writeAll(chunk, at).then(
+        () => {
+          inflight.delete(p);
+        },
+        (error: unknown) => {
+          inflight.delete(p);
+          failure ??= { error };
+        },
+      );
+      inflight.add(p);
+      if (inflight.size >= depth) await Promise.race(inflight);
     }
-    validateView(chunk, 'chunk');
-    if (chunk.byteLength === 0) continue;
-    const at = position;
-    position += chunk.byteLength;
-    const p: Promise<void> = writeAll(chunk, at).then(
-      () => {
-        inflight.delete(p);
-      },
-      (error: unknown) => {
-        inflight.delete(p);
-        failure ??= { error };
-      },
-    );
-    inflight.add(p);
-    if (inflight.size >= depth) await Promise.race(inflight);
+  } catch (error) {
+    // The source threw or gave a bad chunk: still settle what is in flight
+    // first, so the caller never closes the descriptor under queued writes.
+    failure ??= { error };
   }
   await Promise.all(inflight);
   if (failure !== undefined) throw failure.error;

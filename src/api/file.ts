@@ -1,6 +1,7 @@
 // AioFile: the promise API most users touch. Policy only: every operation
 // is one AioCb (or one lioListio) from src/core, plus admission control,
 // AbortSignal phases, close ordering and fs-shaped errors.
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import PQueue from 'p-queue';
 import { AioCb } from '../core/aiocb.js';
@@ -438,7 +439,11 @@ export class AioFile implements AsyncDisposable {
       this.#active += n;
       return undefined;
     }
-    this.#closeCtl ??= new AbortController();
+    if (this.#closeCtl === undefined) {
+      this.#closeCtl = new AbortController();
+      // Every queued entry listens to it; any number may wait.
+      setMaxListeners(0, this.#closeCtl.signal);
+    }
     const closing = this.#closeCtl.signal;
     const combined = signal === undefined ? closing : AbortSignal.any([signal, closing]);
     return this.#queue.add(
