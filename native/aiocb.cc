@@ -72,7 +72,8 @@ AioCbWrap::AioCbWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AioCbWra
   r->env = env;
   r->cb.aio_fildes = IntArg(info[0], "fd", 0, INT32_MAX);
   r->cb.aio_offset = static_cast<off_t>(OffsetArg(info[1]));
-  r->cb.aio_reqprio = IntArg(info[3], "prio", 0, INT32_MAX);
+  r->prio = IntArg(info[3], "prio", 0, INT32_MAX);
+  r->cb.aio_reqprio = r->prio;
   r->notify = static_cast<Notify>(IntArg(info[4], "notify", 0, 2));
   r->signo = IntArg(info[5], "signal", 0, 1024);
   r->sigval = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
@@ -116,9 +117,9 @@ AioCbWrap::~AioCbWrap() {
     // Dropped while libc still owns the block: cancel it and let the
     // engine free it when it completes. After teardown nothing will, so it
     // stays allocated.
-    if (r->engine->stopped()) return;
+    if (r->engine->stopped() || !r->engine->EnsureReaper()) return;
     aio_cancel(r->cb.aio_fildes, &r->cb);
-    r->engine->Watch(r);
+    r->engine->Watch(r, false);
   }
   r->Unref();
 }
@@ -139,6 +140,8 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   int fsync_mode = info[1].As<Napi::Number>().Int32Value();
   r->slot = info[2].As<Napi::Number>().Uint32Value();
   if (r->engine->stopped()) return Napi::Number::New(env, EBADF);
+  // The reaper must exist before libc owns the request.
+  if (r->notify == Notify::kThread && !r->engine->EnsureReaper()) return Napi::Number::New(env, errno);
   r->seq++;
   r->returned = false;
   r->ArmSigevent();
@@ -240,6 +243,10 @@ void AioCbWrap::SetSigev(const Napi::CallbackInfo& info) {
   if (r->state == Request::State::kInProgress) {
     throw Napi::Error::New(info.Env(), "cannot change notification while in progress");
   }
+  // A libc worker may still be reading the old sigevent in its notify step
+  // after the status became visible; aio_cancel() takes glibc's AIO lock,
+  // so once it returns that worker is done with the block.
+  if (r->state == Request::State::kDone) aio_cancel(r->cb.aio_fildes, &r->cb);
   r->notify = static_cast<Notify>(IntArg(info[0], "notify", 0, 2));
   r->signo = IntArg(info[1], "signal", 0, 1024);
   r->sigval = info[2].As<Napi::Number>().Int32Value();

@@ -13,35 +13,46 @@ namespace posix_aio {
 namespace {
 
 // Per aio_suspend() call. glibc registers a wait entry on each listed request
-// and finds each by a linear walk of its descriptor's queue, so the list is
-// kept short: the first few requests of each descriptor (in submission order
-// they are the ones glibc runs next) and a cap overall. Whatever is left out
-// is still scanned on every wake-up, and a timeout bounds how long it can go
-// unnoticed.
+// and finds each by a linear walk of its descriptor's queue, all under its
+// global AIO lock, so the list is kept short: the first request of each
+// descriptor (in submission order the one glibc runs next) and a cap
+// overall. Whatever is left out is still scanned on every wake-up, and a
+// timeout bounds how long it can go unnoticed.
 constexpr size_t kPerFd = 1;
 constexpr size_t kMaxList = 256;
 constexpr auto kLeftOutPoll = std::chrono::milliseconds(20);
+// Longest single sleep. After it the sentinel's libc worker is handed back
+// to glibc's pool (it is re-armed at the next sleep), so long waits by many
+// environments cannot hold every worker on a sentinel.
+constexpr auto kMaxSleep = std::chrono::milliseconds(100);
 // How long teardown waits for requests libc cannot cancel (a read on a pipe
 // nobody writes never ends).
 constexpr auto kTeardownWait = std::chrono::milliseconds(2000);
+// Most aiocbs per lio_listio(): glibc puts per-entry arrays on the stack.
+constexpr size_t kFlushChunk = 1024;
 
-void SleepOn(const std::vector<const struct aiocb*>& list,
-             std::chrono::nanoseconds timeout, bool bounded) {
+void SleepOn(const std::vector<const struct aiocb*>& list, std::chrono::nanoseconds timeout) {
+  auto ns = std::max<int64_t>(0, timeout.count());
   struct timespec ts;
-  if (bounded) {
-    auto ns = std::max<int64_t>(0, timeout.count());
-    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(ns % 1000000000);
-  }
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
   // EINTR and EAGAIN both just mean "look again".
-  aio_suspend(list.data(), static_cast<int>(list.size()),
-              bounded ? &ts : nullptr);
+  aio_suspend(list.data(), static_cast<int>(list.size()), &ts);
+}
+
+void Poke(int fd) {
+  uint64_t one = 1;
+  ssize_t ignored = write(fd, &one, sizeof one);
+  (void)ignored;
 }
 
 }  // namespace
 
 Engine::~Engine() {
-  if (wake_fd_ >= 0 && aio_error(&sentinel_) != EINPROGRESS) close(wake_fd_);
+  if (sentinel_ != nullptr && !sentinel_stuck_) {
+    close(sentinel_->fd);
+    delete sentinel_;
+  }
 }
 
 void Engine::Init(Napi::Env env, Napi::Function dispatcher) {
@@ -51,17 +62,29 @@ void Engine::Init(Napi::Env env, Napi::Function dispatcher) {
   tsfn_.Unref(env);
 }
 
-void Engine::EnsureReaper() {
-  if (reaper_.joinable()) return;
-  wake_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (wake_fd_ < 0) {
-    Napi::Error::Fatal("posix-aio", "eventfd() failed for the reaper wake-up");
+bool Engine::EnsureReaper() {
+  if (reaper_.joinable()) return true;
+  if (stopped_) {
+    errno = EBADF;
+    return false;
   }
-  sentinel_.aio_fildes = wake_fd_;
-  sentinel_.aio_buf = &sentinel_value_;
-  sentinel_.aio_nbytes = sizeof sentinel_value_;
-  sentinel_.aio_sigevent.sigev_notify = SIGEV_NONE;
-  reaper_ = std::thread([this] { Run(); });
+  if (sentinel_ == nullptr) {
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) return false;
+    sentinel_ = new Sentinel();
+    sentinel_->fd = fd;
+    sentinel_->cb.aio_fildes = fd;
+    sentinel_->cb.aio_buf = &sentinel_->value;
+    sentinel_->cb.aio_nbytes = sizeof sentinel_->value;
+    sentinel_->cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+  }
+  try {
+    reaper_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    errno = e.code().value() != 0 ? e.code().value() : EAGAIN;
+    return false;
+  }
+  return true;
 }
 
 void Engine::Hold() {
@@ -95,56 +118,56 @@ void Engine::RemoveLive(Request* req) {
   req->live_prev = req->live_next = nullptr;
 }
 
-// Caller holds mu_. An idle reaper (nothing to watch) waits on idle_cv_ and
-// is notified; one in aio_suspend() is woken through the sentinel. The write
-// is skipped when the reaper is awake (it drains incoming_ before it sleeps
-// again) or already being woken, and on glibc when it sleeps on a request of
-// the same descriptor that runs first.
-void Engine::WakeLocked(int fd, int prio, bool force) {
+// Caller holds mu_ (JavaScript thread). An idle reaper (nothing to watch)
+// waits on idle_cv_ and is notified; one in aio_suspend() is woken through
+// the sentinel. The write is skipped when the reaper is awake (it drains
+// incoming_ before it sleeps again) or already being woken, and on glibc
+// when it sleeps on a request of the same descriptor that runs first: glibc
+// runs one request per descriptor at a time, by priority then FIFO, so the
+// new one cannot finish before that one wakes the reaper.
+void Engine::WakeLocked(const Request* req, bool force) {
   if (idle_) {
     idle_cv_.notify_one();
     return;
   }
   if (wake_pending_ || (!sleeping_ && !force)) return;
 #ifdef __GLIBC__
-  if (!force) {
-    for (const auto& [wfd, wprio] : sleep_fds_) {
-      if (wfd == fd && wprio <= prio) return;
+  if (!force && req != nullptr) {
+    for (const Listed& l : sleep_list_) {
+      // The listed request must still be the submission the reaper waits on.
+      if (l.fd == req->cb.aio_fildes && l.prio <= req->prio && l.req->seq == l.seq &&
+          l.req->state == Request::State::kInProgress) {
+        return;
+      }
     }
   }
 #else
-  (void)fd;
-  (void)prio;
+  (void)req;
 #endif
   wake_pending_ = true;
-  uint64_t one = 1;
-  // The eventfd counter cannot overflow here: each write is matched by the
+  // The eventfd counter cannot overflow: each write is matched by the
   // sentinel's read before wake_pending_ is cleared.
-  ssize_t ignored = write(wake_fd_, &one, sizeof one);
-  (void)ignored;
+  Poke(sentinel_->fd);
 }
 
-void Engine::Watch(Request* req) {
-  EnsureReaper();
+void Engine::Watch(Request* req, bool hold) {
   req->refs++;
-  Hold();
+  if (hold) Hold();
   std::lock_guard<std::mutex> lock(mu_);
-  incoming_.push_back(Item{req, nullptr, req->seq, req->cb.aio_fildes,
-                           req->cb.aio_reqprio});
-  WakeLocked(req->cb.aio_fildes, req->cb.aio_reqprio, false);
+  incoming_.push_back(Item{req, nullptr, req->seq, req->cb.aio_fildes, req->prio, hold});
+  WakeLocked(req, false);
 }
 
 void Engine::WatchAll(const std::vector<Request*>& reqs) {
   if (reqs.empty()) return;
-  EnsureReaper();
   for (Request* r : reqs) {
     r->refs++;
     Hold();
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (Request* r : reqs) {
-    incoming_.push_back(Item{r, nullptr, r->seq, r->cb.aio_fildes, r->cb.aio_reqprio});
-    WakeLocked(r->cb.aio_fildes, r->cb.aio_reqprio, false);
+    incoming_.push_back(Item{r, nullptr, r->seq, r->cb.aio_fildes, r->prio, true});
+    WakeLocked(r, false);
   }
 }
 
@@ -166,52 +189,65 @@ void Engine::Flush() {
   if (deferred_.empty()) return;
   std::vector<Request*> batch;
   batch.swap(deferred_);
-  flush_list_.clear();
-  for (Request* r : batch) {
-    // glibc never stores -1 as a status: still -1 afterwards means the
-    // entry was not enqueued.
-    r->cb.__error_code = -1;
-    flush_list_.push_back(&r->cb);
-  }
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
-  int rc = lio_listio(LIO_NOWAIT, flush_list_.data(), static_cast<int>(flush_list_.size()), &none);
-  int err = rc == 0 ? 0 : errno;
-  if (err == 0 || err == EIO) {
-    // EIO: some entries were refused; each refused one carries its error.
-    for (Request* r : batch) {
-      if (r->cb.__error_code == -1) {
-        r->cb.__error_code = err == 0 ? EAGAIN : err;
-        r->cb.__return_value = -1;
-      }
+  for (size_t at = 0; at < batch.size(); at += kFlushChunk) {
+    size_t n = std::min(kFlushChunk, batch.size() - at);
+    flush_list_.clear();
+    for (size_t i = at; i < at + n; i++) {
+      // glibc never stores -1 as a status: still -1 afterwards means the
+      // entry was not enqueued.
+      batch[i]->cb.__error_code = -1;
+      flush_list_.push_back(&batch[i]->cb);
     }
-  } else {
-    for (Request* r : batch) {
+    int rc = lio_listio(LIO_NOWAIT, flush_list_.data(), static_cast<int>(n), &none);
+    int err = rc == 0 ? 0 : errno;
+    for (size_t i = at; i < at + n; i++) {
+      Request* r = batch[i];
       if (r->cb.__error_code == -1) {
-        r->cb.__error_code = err;
+        // Refused (out of memory in libc): it completes with that error;
+        // the reaper reports it like any completion.
+        r->cb.__error_code = err == 0 || err == EIO ? EAGAIN : err;
         r->cb.__return_value = -1;
       }
     }
   }
-  // Refused entries now read as finished with their error; the reaper
-  // reports them like any completion.
   WatchAll(batch);
 #endif
 }
 
 void Engine::AddSuspend(SuspendWait* wait) {
-  EnsureReaper();
   for (Request* r : wait->list) r->refs++;
   Hold();
   std::lock_guard<std::mutex> lock(mu_);
-  incoming_.push_back(Item{nullptr, wait, 0, -1, 0});
-  WakeLocked(-1, 0, true);
+  incoming_.push_back(Item{nullptr, wait, 0, -1, 0, true});
+  WakeLocked(nullptr, true);
 }
 
 void Engine::Kick() {
   if (!reaper_.joinable()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  WakeLocked(-1, 0, true);
+  WakeLocked(nullptr, true);
+}
+
+// Reaper thread. Makes sure no libc worker stays blocked on the sentinel:
+// cancels it while queued, completes it by writing the eventfd while it
+// runs. Leaves `armed` true only if libc still holds it.
+void Engine::ReleaseSentinel(bool& armed) {
+  if (!armed) return;
+  Sentinel* s = sentinel_;
+  if (aio_error(&s->cb) == EINPROGRESS && aio_cancel(s->fd, &s->cb) != AIO_CANCELED) {
+    std::vector<const struct aiocb*> one(1, &s->cb);
+    for (int i = 0; i < 20 && aio_error(&s->cb) == EINPROGRESS; i++) {
+      Poke(s->fd);
+      SleepOn(one, std::chrono::milliseconds(10));
+    }
+  }
+  if (aio_error(&s->cb) == EINPROGRESS) return;
+  aio_return(&s->cb);
+  armed = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_pending_ = false;
 }
 
 void Engine::Run() {
@@ -221,13 +257,14 @@ void Engine::Run() {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
+  Sentinel* s = sentinel_;
   std::vector<Item> watch;
   std::vector<Item> waits;
   std::vector<Item> done;
   std::vector<const struct aiocb*> list;
-  std::vector<std::pair<int, int>> fds;    // fd, lowest reqprio listed
-  std::vector<size_t> fd_count;
-  bool sentinel_armed = aio_read(&sentinel_) == 0;
+  std::vector<Listed> listed;
+  std::vector<std::pair<int, size_t>> fd_count;  // fd, requests listed
+  bool armed = false;
 
   for (;;) {
     {
@@ -288,24 +325,32 @@ void Engine::Run() {
       if (was_empty) tsfn_.NonBlockingCall();
     }
 
+    if (watch.empty() && waits.empty()) {
+      // Nothing in flight: give the sentinel's worker back and wait on a
+      // condition variable, which wakes faster than the sentinel anyway.
+      ReleaseSentinel(armed);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_ || !incoming_.empty()) continue;
+      idle_ = true;
+      idle_cv_.wait(lock, [this] { return stopping_ || !incoming_.empty(); });
+      idle_ = false;
+      continue;
+    }
+
     list.clear();
-    fds.clear();
+    listed.clear();
     fd_count.clear();
     bool left_out = false;
-    if (sentinel_armed) list.push_back(&sentinel_);
     for (const Item& it : watch) {
       size_t k = 0;
-      while (k < fds.size() && fds[k].first != it.fd) k++;
-      if (k == fds.size()) {
-        fds.emplace_back(it.fd, INT_MAX);
-        fd_count.push_back(0);
-      }
-      if (fd_count[k] >= kPerFd || list.size() >= kMaxList) {
+      while (k < fd_count.size() && fd_count[k].first != it.fd) k++;
+      if (k == fd_count.size()) fd_count.emplace_back(it.fd, 0);
+      if (fd_count[k].second >= kPerFd || list.size() >= kMaxList) {
         left_out = true;
         continue;
       }
-      fd_count[k]++;
-      fds[k].second = std::min(fds[k].second, it.prio);
+      fd_count[k].second++;
+      listed.push_back(Listed{it.fd, it.prio, it.req, it.seq});
       list.push_back(&it.req->cb);
     }
     for (const Item& it : waits) {
@@ -318,55 +363,40 @@ void Engine::Run() {
       }
     }
 
-    bool bounded = left_out || has_deadline || !sentinel_armed;
-    std::chrono::nanoseconds timeout = kLeftOutPoll;
+    if (!armed) armed = aio_read(&s->cb) == 0;
+    if (armed) list.push_back(&s->cb);
+    std::chrono::nanoseconds timeout = kMaxSleep;
+    if (left_out || !armed) timeout = kLeftOutPoll;
     if (has_deadline) {
-      timeout = std::min<std::chrono::nanoseconds>(
-          timeout, next_deadline - std::chrono::steady_clock::now());
-      if (!left_out && sentinel_armed) {
-        timeout = next_deadline - std::chrono::steady_clock::now();
-      }
+      timeout = std::min<std::chrono::nanoseconds>(timeout, next_deadline - std::chrono::steady_clock::now());
     }
 
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_ || !incoming_.empty()) continue;
-      if (watch.empty() && waits.empty()) {
-        // Nothing in flight: a condition variable wakes faster than the
-        // sentinel, whose completion needs a trip through a libc worker.
-        idle_ = true;
-        idle_cv_.wait(lock, [this] { return stopping_ || !incoming_.empty(); });
-        idle_ = false;
-        continue;
-      }
       sleeping_ = true;
-      sleep_fds_ = fds;
+      sleep_list_ = listed;
     }
-    if (list.empty()) {
-      // Nothing to wait on and no sentinel: poll gently.
-      std::this_thread::sleep_for(kLeftOutPoll);
-    } else {
-      SleepOn(list, timeout, bounded);
-    }
-    bool rearm = false;
+    auto slept = std::chrono::steady_clock::now();
+    SleepOn(list, timeout);
+    bool sentinel_done = armed && aio_error(&s->cb) != EINPROGRESS;
     {
       std::lock_guard<std::mutex> lock(mu_);
       sleeping_ = false;
-      if (sentinel_armed && aio_error(&sentinel_) != EINPROGRESS) {
-        aio_return(&sentinel_);
-        wake_pending_ = false;
-        sentinel_armed = false;
-        rearm = !stopping_;
-      } else if (!sentinel_armed) {
-        wake_pending_ = false;
-        rearm = !stopping_;
-      }
+      if (sentinel_done || !armed) wake_pending_ = false;
     }
-    if (rearm) sentinel_armed = aio_read(&sentinel_) == 0;
+    if (sentinel_done) {
+      aio_return(&s->cb);
+      armed = false;
+    } else if (armed && std::chrono::steady_clock::now() - slept >= kMaxSleep) {
+      ReleaseSentinel(armed);
+    }
   }
 
-  // Hand what the reaper still holds back for teardown.
+  ReleaseSentinel(armed);
   std::lock_guard<std::mutex> lock(mu_);
+  sentinel_stuck_ = armed;
+  // Hand what the reaper still holds back for teardown.
   incoming_.insert(incoming_.end(), watch.begin(), watch.end());
   incoming_.insert(incoming_.end(), waits.begin(), waits.end());
 }
@@ -384,11 +414,10 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
   }
   if (draining_.empty()) return;
 
-  bool fresh = false;
   if (records_.IsEmpty() || records_cap_ < draining_.size()) {
     records_cap_ = std::max<size_t>(256, draining_.size() * 2);
     records_ = Napi::Persistent(Napi::Float64Array::New(env, records_cap_ * 4));
-    fresh = true;
+    records_unsent_ = true;
   }
   Napi::Float64Array records = records_.Value();
   double* rec = records.Data();
@@ -418,12 +447,13 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
       n++;
       delete w;
     }
-    Release();
+    if (it.held) Release();
   }
   draining_.clear();
   if (n == 0) return;
 
-  if (fresh) {
+  if (records_unsent_) {
+    records_unsent_ = false;
     dispatcher.Call({Napi::Number::New(env, static_cast<double>(n)), records});
   } else {
     dispatcher.Call({Napi::Number::New(env, static_cast<double>(n))});
@@ -443,31 +473,22 @@ void Engine::Shutdown() {
   std::vector<const struct aiocb*> list;
   for (;;) {
     list.clear();
-    for (Request* r = live_head_; r != nullptr && list.size() < kMaxList;
-         r = r->live_next) {
+    for (Request* r = live_head_; r != nullptr && list.size() < kMaxList; r = r->live_next) {
       if (aio_error(&r->cb) == EINPROGRESS) list.push_back(&r->cb);
     }
-    auto now = std::chrono::steady_clock::now();
-    if (list.empty() || now >= deadline) break;
-    SleepOn(list, std::chrono::milliseconds(50), true);
+    if (list.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    SleepOn(list, std::chrono::milliseconds(50));
   }
-  // 3. Stop the reaper; its sentinel must be finished before the eventfd
-  //    and the block can go.
+  // 3. Stop the reaper. It releases its sentinel on the way out; sleeps are
+  //    bounded, so the join is too.
   if (reaper_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
       idle_cv_.notify_one();
     }
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof one);
-    (void)ignored;
+    Poke(sentinel_->fd);
     reaper_.join();
-    for (int i = 0; i < 100 && aio_error(&sentinel_) == EINPROGRESS; i++) {
-      ignored = write(wake_fd_, &one, sizeof one);
-      list.assign(1, &sentinel_);
-      SleepOn(list, std::chrono::milliseconds(10), true);
-    }
   }
   stopped_ = true;
 

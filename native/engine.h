@@ -33,6 +33,15 @@
 
 namespace posix_aio {
 
+// The reaper's wake-up request: an aio_read() of 8 bytes on an eventfd. It
+// lives apart from the Engine so that, should libc still hold it when the
+// environment goes away, it can be left allocated instead of freed under libc.
+struct Sentinel {
+  struct aiocb cb {};
+  uint64_t value = 0;
+  int fd = -1;
+};
+
 // An aio_suspend() made from JavaScript, answered by the reaper.
 struct SuspendWait {
   std::vector<Request*> list;  // each holds a count until delivered
@@ -57,8 +66,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // completions. Must precede any Watch().
   void Init(Napi::Env env, Napi::Function dispatcher);
 
+  // JavaScript thread. Starts the reaper if needed; false (errno set) when
+  // a thread or eventfd cannot be had. Call before submitting anything the
+  // reaper must watch.
+  bool EnsureReaper();
   // JavaScript thread. Hands a thread-notified submission to the reaper.
-  void Watch(Request* req);
+  // `hold` keeps the event loop alive until it completes (not for requests
+  // whose JavaScript object was collected: nobody waits for them).
+  void Watch(Request* req, bool hold = true);
   void WatchAll(const std::vector<Request*>& reqs);
 
   // JavaScript thread. Tick batching: a thread-notified read or write is
@@ -96,14 +111,22 @@ class Engine : public std::enable_shared_from_this<Engine> {
     uint32_t seq;
     int fd;
     int prio;
+    bool held;  // counted in active_
+  };
+  // One request of the reaper's current aio_suspend() list.
+  struct Listed {
+    int fd;
+    int prio;
+    Request* req;
+    uint32_t seq;
   };
 
   static void CallJs(Napi::Env env, Napi::Function fn, Engine* self, void*);
   using Tsfn = Napi::TypedThreadSafeFunction<Engine, void, CallJs>;
 
   void Run();
-  void EnsureReaper();
-  void WakeLocked(int fd, int prio, bool force);
+  void WakeLocked(const Request* req, bool force);
+  void ReleaseSentinel(bool& armed);
   void Hold();
   void Release();
   void Deliver(Napi::Env env, Napi::Function dispatcher);
@@ -111,9 +134,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::mutex mu_;
   std::vector<Item> incoming_;   // guarded by mu_
   std::vector<Item> completed_;  // guarded by mu_
-  // The reaper's current aio_suspend() list as (fd, lowest reqprio) pairs,
-  // valid while sleeping_. Guarded by mu_.
-  std::vector<std::pair<int, int>> sleep_fds_;
+  // The reaper's current aio_suspend() list, valid while sleeping_.
+  // Guarded by mu_; the Request fields it points at are read on the
+  // JavaScript thread only (the reaper holds a count on each).
+  std::vector<Listed> sleep_list_;
   bool sleeping_ = false;  // in aio_suspend()
   bool idle_ = false;      // waiting on idle_cv_ with nothing to watch
   std::condition_variable idle_cv_;
@@ -125,6 +149,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   Tsfn tsfn_;
   Napi::Reference<Napi::Float64Array> records_;
   size_t records_cap_ = 0;
+  bool records_unsent_ = false;  // JavaScript has not been handed records_ yet
   uint64_t active_ = 0;  // watches + waits outstanding; refs the event loop
   bool tsfn_refd_ = false;
   bool stopped_ = false;
@@ -133,10 +158,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<Request*> deferred_;
   std::vector<struct aiocb*> flush_list_;
 
-  // Sentinel used to wake the reaper.
-  int wake_fd_ = -1;
-  struct aiocb sentinel_ {};
-  uint64_t sentinel_value_ = 0;
+  Sentinel* sentinel_ = nullptr;
+  bool sentinel_stuck_ = false;  // set by the reaper as it exits
   std::thread reaper_;
 };
 

@@ -16,13 +16,16 @@ namespace {
 // glibc never stores -1 as a status, so a block still showing it after
 // lio_listio() was never enqueued.
 constexpr int kNotEnqueued = -1;
+// Most aiocbs per lio_listio() or aio_suspend() call: glibc puts per-entry
+// arrays on the calling thread's stack.
+constexpr size_t kChunk = 1024;
 
 void WaitAll(const std::vector<Request*>& reqs) {
   std::vector<const struct aiocb*> list;
   for (;;) {
     list.clear();
     for (Request* r : reqs) {
-      if (aio_error(&r->cb) == EINPROGRESS) list.push_back(&r->cb);
+      if (list.size() < kChunk && aio_error(&r->cb) == EINPROGRESS) list.push_back(&r->cb);
     }
     if (list.empty()) return;
     // EINTR (a signal for this thread) just means waiting again.
@@ -33,17 +36,32 @@ void WaitAll(const std::vector<Request*>& reqs) {
 }  // namespace
 
 // lioListio(mode, entries, slots, notify, signo, sigval): 0, or
-// [errno, ...indices of entries libc did not enqueue].
+// [errno, ...indices of entries libc did not enqueue]. Those entries are
+// left completed with that errno (EAGAIN ones are the caller's to retry).
+//
+// Both modes submit with LIO_NOWAIT, in chunks: LIO_WAIT then waits here
+// with aio_suspend(). glibc's own LIO_WAIT returns on EINTR with its
+// on-stack wait entries still linked to running requests, which their
+// completion would later write through; waiting here has no such hazard.
+// A list-level signal goes with the last chunk, so for lists longer than
+// one chunk it fires when that chunk's entries are done.
 Napi::Value LioListio(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mode = info[0].As<Napi::Number>().Int32Value();
   Napi::Array entries = info[1].As<Napi::Array>();
   Napi::Array slots = info[2].As<Napi::Array>();
-  GetAddonData(env)->engine->Flush();
+  if (mode != LIO_WAIT && mode != LIO_NOWAIT) {
+    Napi::Array out = Napi::Array::New(env, 1);
+    out.Set(uint32_t{0}, Napi::Number::New(env, EINVAL));
+    return out;
+  }
+  Engine* engine = GetAddonData(env)->engine.get();
+  engine->Flush();
+  if (!engine->EnsureReaper()) throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
   uint32_t n = entries.Length();
-  std::vector<struct aiocb*> list(n, nullptr);
-  std::vector<Request*> reqs(n, nullptr);
-  std::vector<int> before(n, 0);
+  std::vector<Request*> reqs;
+  std::vector<uint32_t> index;
+  reqs.reserve(n);
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value v = entries.Get(i);
     if (v.IsNull() || v.IsUndefined()) continue;
@@ -53,48 +71,64 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     if (r->state == Request::State::kInProgress && !r->TryClaim()) {
       throw Napi::Error::New(env, "an AioCb in the list is already in progress");
     }
-    r->cb.aio_lio_opcode = r->lio_opcode;
     if (r->lio_opcode == LIO_NOP) continue;
+    for (Request* seen : reqs) {
+      if (seen == r) throw Napi::TypeError::New(env, "the same AioCb appears twice in the list");
+    }
     r->slot = slots.Get(i).As<Napi::Number>().Uint32Value();
-    reqs[i] = r;
-    list[i] = &r->cb;
+    reqs.push_back(r);
+    index.push_back(i);
   }
-  for (uint32_t i = 0; i < n; i++) {
-    Request* r = reqs[i];
-    if (r == nullptr) continue;
-    r->seq++;
-    r->returned = false;
-    r->ArmSigevent();
+
+  struct sigevent none {};
+  none.sigev_notify = SIGEV_NONE;
+  struct sigevent user = none;
+  if (mode == LIO_NOWAIT && static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
+    user.sigev_notify = SIGEV_SIGNAL;
+    user.sigev_signo = info[4].As<Napi::Number>().Int32Value();
+    user.sigev_value.sival_int = info[5].As<Napi::Number>().Int32Value();
+  }
+  std::vector<struct aiocb*> list;
+  std::vector<int> chunk_err(reqs.size(), 0);
+  int first_err = 0;
+  for (size_t at = 0; at < reqs.size() || (at == 0 && reqs.empty()); at += kChunk) {
+    size_t m = std::min(kChunk, reqs.size() - at);
+    list.clear();
+    for (size_t i = at; i < at + m; i++) {
+      Request* r = reqs[i];
+      r->seq++;
+      r->returned = false;
+      r->ArmSigevent();
+      r->cb.aio_lio_opcode = r->lio_opcode;
 #ifdef __GLIBC__
-    before[i] = r->cb.__error_code;
-    r->cb.__error_code = kNotEnqueued;
+      r->cb.__error_code = kNotEnqueued;
 #endif
+      list.push_back(&r->cb);
+    }
+    bool last = at + m >= reqs.size();
+    // An empty list still goes to libc: with LIO_NOWAIT it notifies at once.
+    int rc = lio_listio(LIO_NOWAIT, list.data(), static_cast<int>(m), last ? &user : &none);
+    int err = rc == 0 ? 0 : errno;
+    if (err != 0 && first_err == 0) first_err = err;
+    for (size_t i = at; i < at + m; i++) chunk_err[i] = err;
+    if (reqs.empty()) break;
   }
-  struct sigevent sev {};
-  sev.sigev_notify = SIGEV_NONE;
-  if (static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
-    sev.sigev_notify = SIGEV_SIGNAL;
-    sev.sigev_signo = info[4].As<Napi::Number>().Int32Value();
-    sev.sigev_value.sival_int = info[5].As<Napi::Number>().Int32Value();
-  }
-  int rc = lio_listio(mode, list.data(), static_cast<int>(n), &sev);
-  int err = rc == 0 ? 0 : errno;
 
   std::vector<Request*> accepted;
   std::vector<uint32_t> refused;
-  for (uint32_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < reqs.size(); i++) {
     Request* r = reqs[i];
-    if (r == nullptr) continue;
-    int st = aio_error(&r->cb);
-    bool enqueued = st != kNotEnqueued;
-#ifndef __GLIBC__
-    enqueued = rc == 0 || st != EAGAIN;
+#ifdef __GLIBC__
+    bool enqueued = aio_error(&r->cb) != kNotEnqueued;
+#else
+    bool enqueued = chunk_err[i] == 0 || aio_error(&r->cb) != EAGAIN;
 #endif
     if (!enqueued) {
-#ifdef __GLIBC__
-      r->cb.__error_code = before[i];
-#endif
-      refused.push_back(i);
+      // Never reached libc: completed with the call's error.
+      r->state = Request::State::kDone;
+      r->ret = -1;
+      r->err = chunk_err[i] == 0 || chunk_err[i] == EIO ? EAGAIN : chunk_err[i];
+      refused.push_back(index[i]);
       continue;
     }
     r->state = Request::State::kInProgress;
@@ -102,17 +136,15 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     accepted.push_back(r);
   }
 
+  int err = refused.empty() ? 0 : first_err == EIO ? EAGAIN : first_err;
   if (mode == LIO_WAIT) {
-    // glibc returns EINTR when a signal cuts the wait short while entries
-    // still run; finish waiting here so the contract "returns after every
-    // entry completed" holds either way.
     WaitAll(accepted);
-    bool failed = false;
+    bool failed = !refused.empty();
     for (Request* r : accepted) {
       r->TryClaim();
       if (r->err != 0) failed = true;
     }
-    if (err == EINTR || err == EIO) err = failed ? EIO : 0;
+    err = failed ? EIO : 0;
   } else {
     for (Request* r : accepted) {
       if (r->notify == Notify::kThread) r->engine->Watch(r);
@@ -133,7 +165,9 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array entries = info[0].As<Napi::Array>();
   double timeout = info[1].As<Napi::Number>().DoubleValue();
-  GetAddonData(env)->engine->Flush();
+  Engine* engine = GetAddonData(env)->engine.get();
+  engine->Flush();
+  if (!engine->EnsureReaper()) throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
   auto wait = std::make_unique<SuspendWait>();
   wait->slot = info[2].As<Napi::Number>().Uint32Value();
   for (uint32_t i = 0; i < entries.Length(); i++) {
@@ -143,12 +177,13 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
     if (w == nullptr) throw Napi::TypeError::New(env, "list entries must be AioCb or null");
     wait->list.push_back(w->request());
   }
-  if (timeout >= 0) {
+  // Beyond about 30 years a deadline would overflow the clock: none.
+  if (timeout >= 0 && timeout < 1e12) {
     wait->has_deadline = true;
     wait->deadline = std::chrono::steady_clock::now() +
                      std::chrono::microseconds(static_cast<int64_t>(timeout * 1000));
   }
-  GetAddonData(env)->engine->AddSuspend(wait.release());
+  engine->AddSuspend(wait.release());
   return env.Undefined();
 }
 

@@ -7,6 +7,7 @@
 namespace posix_aio {
 
 void Request::ArmSigevent() {
+  cb.aio_reqprio = prio;
   cb.aio_sigevent = {};
   if (notify == Notify::kSignal) {
     cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;

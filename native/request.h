@@ -40,6 +40,8 @@ struct Request {
   bool write_only = false; // built from an immutable slice
   int refs = 1;            // the wrapper + reaper watches + teardown
   int lio_opcode = LIO_NOP;
+  // aio_reqprio as given: glibc's aio_fsync() overwrites the field.
+  int prio = 0;
   Notify notify = Notify::kThread;
   int signo = 0;
   int sigval = 0;
@@ -57,8 +59,9 @@ struct Request {
   Request* live_prev = nullptr;
   Request* live_next = nullptr;
 
-  // Fills aio_sigevent for a submission. kThread completions are reaped, so
-  // libc is told SIGEV_NONE and no thread is created per operation.
+  // Prepares the block for a submission: restores aio_reqprio and fills
+  // aio_sigevent. kThread completions are reaped, so libc is told SIGEV_NONE
+  // and no thread is created per operation.
   void ArmSigevent();
   // Moves kInProgress to kDone if libc has finished; true when this call did.
   bool TryClaim();

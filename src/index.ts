@@ -1,5 +1,23 @@
-// posix-aio: POSIX asynchronous I/O for Node.js.
-//
+/**
+ * POSIX asynchronous I/O for Node.js: `aio_read`, `aio_write`, `aio_fsync`,
+ * `lio_listio`, `aio_cancel` and `aio_suspend` through libc, in two layers.
+ *
+ * - {@link AioFile} (from {@link open}): promises, batches ({@link AioFile.batch}),
+ *   `AbortSignal` cancellation, concurrency limits and async iterators, shaped
+ *   like `fs.promises.FileHandle`.
+ * - {@link AioCb}, {@link lioListio}, {@link aioSuspend}: a faithful mirror of
+ *   Rust's `nix::sys::aio`.
+ *
+ * @example
+ * import { open } from 'posix-aio';
+ * await using file = await open('data.bin', 'w+');
+ * await file.write(Buffer.from('hello world'), 0);
+ * const buf = Buffer.alloc(5);
+ * await file.read(buf, 6); // 5; buf holds 'world'
+ *
+ * @packageDocumentation
+ */
+
 // Low level (src/core): AioCb and friends, a mirror of nix::sys::aio.
 
 // High level (src/api): files, batches, iterators.

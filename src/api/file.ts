@@ -58,9 +58,26 @@ export interface OperationOptions {
 
 /** One entry of {@link AioFile.batch}. */
 export type BatchOp =
-  | { readonly op: 'read'; readonly buffer: ArrayBufferView; readonly position: number | bigint }
-  | { readonly op: 'write'; readonly buffer: ArrayBufferView; readonly position: number | bigint }
-  | { readonly op: 'nop' };
+  | {
+      /** Read `buffer.byteLength` bytes at `position` into `buffer` (`LIO_READ`). */
+      readonly op: 'read';
+      /** Destination of the read. */
+      readonly buffer: ArrayBufferView;
+      /** File offset of the first byte. */
+      readonly position: number | bigint;
+    }
+  | {
+      /** Write all of `buffer` at `position` (`LIO_WRITE`). */
+      readonly op: 'write';
+      /** Bytes to write. */
+      readonly buffer: ArrayBufferView;
+      /** File offset of the first byte. */
+      readonly position: number | bigint;
+    }
+  | {
+      /** No operation (`LIO_NOP`): its promise resolves to 0. */
+      readonly op: 'nop';
+    };
 
 const DEFAULT_CONCURRENCY = 64;
 // Cap for one lio_listio where the platform sets none: keeps glibc's
@@ -322,6 +339,7 @@ export class AioFile implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** Closes the file, as {@link AioFile.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

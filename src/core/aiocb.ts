@@ -39,6 +39,8 @@ export interface AioCbInternals {
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
   resubmit(cb: AioCb): number;
   isThread(cb: AioCb): boolean;
+  /** The opcode the block was made with (libc overwrites aio_lio_opcode). */
+  opcode(cb: AioCb): LioOpcode;
 }
 export let internals: AioCbInternals;
 
@@ -71,6 +73,7 @@ export class AioCb implements Disposable {
   readonly #offset: number | bigint;
   readonly #nbytes: number;
   readonly #prio: number;
+  readonly #opcode: LioOpcode;
   #sigev: SigevNotify;
   #buf: ArrayBufferView | undefined;
   #disposed = false;
@@ -106,6 +109,7 @@ export class AioCb implements Disposable {
     if (kind === 'fd' && op !== LioOpcode.LIO_NOP)
       throw new TypeError('AioCb.fromFd has no buffer for LIO_READ or LIO_WRITE');
     this.#kind = kind;
+    this.#opcode = op;
     this.#buf = buf;
     this.#nbytes = buf?.byteLength ?? 0;
     const s = this.#sigev;
@@ -388,6 +392,7 @@ export class AioCb implements Disposable {
     this.#n.releaseBuffer();
   }
 
+  /** @internal `util.inspect` output: the getters' values. */
   [inspect.custom](depth: number, options: object, insp: typeof inspect): string {
     const view = {
       fd: this.#fd,
@@ -492,6 +497,7 @@ export class AioCb implements Disposable {
     }
   }
 
+  /** @internal Called by the engine's dispatcher with the completion. */
   [kComplete](result: number, errno: number): void {
     this.#settle(result, errno);
   }
@@ -519,13 +525,14 @@ export class AioCb implements Disposable {
         cb.#settle(-1, errno);
       },
       resubmit(cb) {
-        const op = cb.#n.opcode() === LioOpcode.LIO_READ ? Op.Read : Op.Write;
+        const op = cb.#opcode === LioOpcode.LIO_READ ? Op.Read : Op.Write;
         const rc = cb.#n.submit(op, 0, cb.#slot);
         if (rc !== -2) return rc;
         scheduleFlush();
         return 0;
       },
       isThread: (cb) => cb.#sigev.kind === 'thread',
+      opcode: (cb) => cb.#opcode,
     };
   }
 }

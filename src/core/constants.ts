@@ -4,30 +4,40 @@ import { constants as c } from './binding.js';
 
 /** Operation of an {@link AioCb} inside {@link lioListio}. */
 export const LioOpcode = Object.freeze({
+  /** No operation: the entry is skipped (its promise resolves to 0). */
   LIO_NOP: c.LIO_NOP,
+  /** `aio_write` the block's buffer. */
   LIO_WRITE: c.LIO_WRITE,
+  /** `aio_read` into the block's buffer. */
   LIO_READ: c.LIO_READ,
 });
 export type LioOpcode = (typeof LioOpcode)[keyof typeof LioOpcode];
 
 /** Whether {@link lioListio} waits for the whole list. */
 export const LioMode = Object.freeze({
+  /** Return once every entry has completed. */
   LIO_WAIT: c.LIO_WAIT,
+  /** Return as soon as the entries are queued. */
   LIO_NOWAIT: c.LIO_NOWAIT,
 });
 export type LioMode = (typeof LioMode)[keyof typeof LioMode];
 
 /** Mode of {@link AioCb.fsync}: full (`O_SYNC`) or data-only (`O_DSYNC`). */
 export const AioFsyncMode = Object.freeze({
+  /** Flush data and metadata, as `fsync`. */
   O_SYNC: c.O_SYNC,
+  /** Flush data (and the metadata needed to read it back), as `fdatasync`. */
   O_DSYNC: c.O_DSYNC,
 });
 export type AioFsyncMode = (typeof AioFsyncMode)[keyof typeof AioFsyncMode];
 
 /** Result of `aio_cancel`. */
 export const AioCancelStat = Object.freeze({
+  /** Every matching request was cancelled (`AIO_CANCELED`). */
   AioCanceled: c.AIO_CANCELED,
+  /** At least one request is running and could not be cancelled (`AIO_NOTCANCELED`). */
   AioNotCanceled: c.AIO_NOTCANCELED,
+  /** Nothing to cancel: the requests had already completed (`AIO_ALLDONE`). */
   AioAllDone: c.AIO_ALLDONE,
 });
 export type AioCancelStat = (typeof AioCancelStat)[keyof typeof AioCancelStat];

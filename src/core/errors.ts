@@ -39,10 +39,15 @@ const kAbortError = Symbol.for('posix-aio.AbortError');
  * `EBADF: bad file descriptor, aio_read`.
  */
 export class AioError extends Error {
+  /** Always `'AioError'`. */
   override name = 'AioError';
+  /** The errno name, as in `fs` errors: `'EBADF'`, `'ENOENT'`, `'ECANCELED'`... */
   readonly code: string;
+  /** The errno value, negative as in `fs` errors (`-9` for `EBADF`). */
   readonly errno: number;
+  /** The system call that failed. */
   readonly syscall: AioSyscall;
+  /** The path given to {@link open}, when the file was opened by path. */
   path?: string;
 
   /**
@@ -70,6 +75,7 @@ export class AioError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kAioError] === true;
   }
 
+  /** @internal Brand checked by `instanceof` across copies of the package. */
   get [kAioError](): boolean {
     return true;
   }
@@ -77,17 +83,21 @@ export class AioError extends Error {
 
 /** Rejection of an operation cancelled through an `AbortSignal`. */
 export class AbortError extends Error {
+  /** Always `'AbortError'`, as Node's own abort errors. */
   override name = 'AbortError';
+  /** Always `'ABORT_ERR'`, as Node's own abort errors. */
   readonly code = 'ABORT_ERR';
 
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
   }
 
+  /** True for any copy of this class, even from another installed copy. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kAbortError] === true;
   }
 
+  /** @internal Brand checked by `instanceof` across copies of the package. */
   get [kAbortError](): boolean {
     return true;
   }
@@ -95,7 +105,9 @@ export class AbortError extends Error {
 
 /** Error with a stable `ERR_AIO_*` code for misuse the platform does not report. */
 export class AioStateError extends Error {
+  /** Always `'AioStateError'`. */
   override name = 'AioStateError';
+  /** `'ERR_AIO_IN_PROGRESS'` or `'ERR_AIO_DISPOSED'`. */
   readonly code: string;
   constructor(code: string, message: string) {
     super(message);

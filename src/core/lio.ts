@@ -62,13 +62,14 @@ export function lioListio(
   const live: AioCb[] = [];
   for (let i = 0; i < entries.length; i++) {
     const cb = entries[i];
-    if (cb === null || cb === undefined || cb.lioOpcode === LioOpcode.LIO_NOP) {
+    const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
+    if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
       promises[i] = Promise.resolve(0);
       natives[i] = cb === null || cb === undefined ? null : internals.native(cb);
       slots[i] = 0;
       continue;
     }
-    promises[i] = internals.begin(cb, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
+    promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
       throw toError(f, site);
     });
     natives[i] = internals.native(cb);
@@ -87,18 +88,17 @@ export function lioListio(
   let err = 0;
   if (rc !== 0) {
     err = rc[0] as number;
-    const refused = rc.slice(1).map((i) => entries[i] as AioCb);
-    if (err === EAGAIN) {
-      // libc had no room for these; they are the library's to resubmit.
-      for (const cb of refused) resubmitLater(cb, site);
-    } else {
-      for (const cb of refused) internals.fail(cb, err, 'lio_listio');
+    // Entries libc never enqueued come back completed with their error.
+    for (const i of rc.slice(1)) {
+      const cb = entries[i] as AioCb;
+      if (mode === LioMode.LIO_NOWAIT && internals.native(cb).error() === EAGAIN) resubmitLater(cb, site);
+      else internals.observe(cb);
     }
   }
   if (mode === LioMode.LIO_WAIT) {
     for (const cb of live) internals.observe(cb);
   }
-  if (err !== 0 && err !== EAGAIN) {
+  if (err !== 0 && !(err === EAGAIN && mode === LioMode.LIO_NOWAIT)) {
     // The caller gets the throw, not the array: its entries' rejections are
     // reported through each AioCb's error() and aioReturn() instead.
     for (const p of promises) p.catch(() => {});
@@ -111,7 +111,7 @@ function resubmitLater(cb: AioCb, site: { stack?: string }, delay = RESUBMIT_DEL
   setTimeout(() => {
     const rc = internals.resubmit(cb);
     if (rc === EAGAIN) resubmitLater(cb, site, Math.min(delay * 2, 100));
-    else if (rc !== 0) internals.fail(cb, rc, cb.lioOpcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write');
+    else if (rc !== 0) internals.fail(cb, rc, internals.opcode(cb) === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write');
   }, delay).unref?.();
 }
 

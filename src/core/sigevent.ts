@@ -3,9 +3,22 @@ import { constants as c } from './binding.js';
 
 /** How completion is announced; see the README's notification table. */
 export type SigevNotify =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'thread' }
-  | { readonly kind: 'signal'; readonly signal: number; readonly value: number };
+  | {
+      /** `SIGEV_NONE`: see {@link SigevNone}. */
+      readonly kind: 'none';
+    }
+  | {
+      /** `SIGEV_THREAD`: see {@link SigevThread}. */
+      readonly kind: 'thread';
+    }
+  | {
+      /** `SIGEV_SIGNAL`: see {@link SigevSignal}. */
+      readonly kind: 'signal';
+      /** Signal number queued on completion. */
+      readonly signal: number;
+      /** `sigev_value.sival_int` carried with the signal. */
+      readonly value: number;
+    };
 
 /** No notification: completion is observed by polling. */
 export const SigevNone: SigevNotify = Object.freeze({ kind: 'none' });
