@@ -27,6 +27,27 @@ int64_t OffsetArg(const Napi::Value& v) {
   return static_cast<int64_t>(d);
 }
 
+// The bytes of an ArrayBufferView, or a TypeError.
+void ViewBytes(const Napi::Value& view, void** data, size_t* length) {
+  Napi::Env env = view.Env();
+  if (view.IsTypedArray()) {
+    auto ta = view.As<Napi::TypedArray>();
+    napi_typedarray_type type;
+    size_t count;
+    napi_value ab;
+    size_t byte_offset;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, ta, &type, &count, data, &ab, &byte_offset));
+    *length = ta.ByteLength();
+  } else if (view.IsDataView()) {
+    auto dv = view.As<Napi::DataView>();
+    *data = dv.Data();
+    *length = dv.ByteLength();
+  } else {
+    throw Napi::TypeError::New(env, "buffer must be an ArrayBufferView");
+  }
+  if (*data == nullptr && *length > 0) throw Napi::TypeError::New(env, "buffer is detached");
+}
+
 }  // namespace
 
 int32_t IntArg(const Napi::Value& v, const char* name, int32_t lo, int32_t hi) {
@@ -53,6 +74,7 @@ Napi::Function AioCbWrap::Init(Napi::Env env) {
                          InstanceMethod<&AioCbWrap::Opcode>("opcode"),
                          InstanceMethod<&AioCbWrap::SetSigev>("setSigev"),
                          InstanceMethod<&AioCbWrap::ReleaseBuffer>("releaseBuffer"),
+                         InstanceMethod<&AioCbWrap::Retarget>("retarget"),
                      });
 }
 
@@ -85,22 +107,7 @@ AioCbWrap::AioCbWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AioCbWra
   if (!view.IsNull() && !view.IsUndefined()) {
     void* data = nullptr;
     size_t length = 0;
-    if (view.IsTypedArray()) {
-      auto ta = view.As<Napi::TypedArray>();
-      napi_typedarray_type type;
-      size_t count;
-      napi_value ab;
-      size_t byte_offset;
-      NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, ta, &type, &count, &data, &ab, &byte_offset));
-      length = ta.ByteLength();
-    } else if (view.IsDataView()) {
-      auto dv = view.As<Napi::DataView>();
-      data = dv.Data();
-      length = dv.ByteLength();
-    } else {
-      throw Napi::TypeError::New(env, "buffer must be an ArrayBufferView");
-    }
-    if (data == nullptr && length > 0) throw Napi::TypeError::New(env, "buffer is detached");
+    ViewBytes(view, &data, &length);
     r->cb.aio_buf = data;
     r->cb.aio_nbytes = length;
     NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &r->buffer_ref));
@@ -263,6 +270,35 @@ void AioCbWrap::ReleaseBuffer(const Napi::CallbackInfo& info) {
   }
   r->cb.aio_buf = nullptr;
   r->cb.aio_nbytes = 0;
+}
+
+}  // namespace posix_aio
+
+namespace posix_aio {
+
+// retarget(fd, offset, view, prio): points an idle block at new values
+// (library-owned blocks reused on hot paths). False while in progress.
+Napi::Value AioCbWrap::Retarget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Request* r = req_;
+  if (r->state == Request::State::kInProgress && !r->TryClaim()) return Napi::Boolean::New(env, false);
+  int fd = IntArg(info[0], "fd", 0, INT32_MAX);
+  int64_t offset = OffsetArg(info[1]);
+  int prio = IntArg(info[3], "prio", 0, INT32_MAX);
+  void* data = nullptr;
+  size_t length = 0;
+  ViewBytes(info[2], &data, &length);
+  napi_ref ref;
+  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, info[2], 1, &ref), Napi::Value());
+  if (r->buffer_ref != nullptr) napi_delete_reference(env, r->buffer_ref);
+  r->buffer_ref = ref;
+  r->cb.aio_fildes = fd;
+  r->cb.aio_offset = static_cast<off_t>(offset);
+  r->cb.aio_buf = data;
+  r->cb.aio_nbytes = length;
+  r->prio = prio;
+  r->state = Request::State::kIdle;
+  return Napi::Boolean::New(env, true);
 }
 
 }  // namespace posix_aio

@@ -30,6 +30,7 @@ class AioCbWrap : public Napi::ObjectWrap<AioCbWrap> {
   Napi::Value Opcode(const Napi::CallbackInfo& info);
   void SetSigev(const Napi::CallbackInfo& info);
   void ReleaseBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Retarget(const Napi::CallbackInfo& info);
 
   Request* req_ = nullptr;
 };

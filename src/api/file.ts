@@ -4,7 +4,7 @@
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import PQueue from 'p-queue';
-import { AioCb } from '../core/aiocb.js';
+import { AioCb, internals } from '../core/aiocb.js';
 import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode, O_DIRECT } from '../core/constants.js';
 import { AbortError, AioError, type AioSyscall } from '../core/errors.js';
 import { dupFd } from '../core/fd.js';
@@ -84,6 +84,7 @@ const DEFAULT_CONCURRENCY = 64;
 // per-descriptor queue walks short.
 const DEFAULT_LIST_MAX = 1024;
 const LIST_MAX = AIO_LISTIO_MAX > 0 ? AIO_LISTIO_MAX : DEFAULT_LIST_MAX;
+const POOL_BUFFER_MAX = 65536;
 const EBADF = 9;
 const ECANCELED = 125;
 
@@ -175,6 +176,7 @@ export class AioFile implements AsyncDisposable {
   // head waits for a free place; the rest wait behind it.
   readonly #queue = new PQueue({ concurrency: 1 });
   #active = 0;
+  readonly #pool: AioCb[] = [];
   #nextPlace: (() => boolean) | undefined;
   #closing = false;
   #closeCtl: AbortController | undefined;
@@ -322,6 +324,7 @@ export class AioFile implements AsyncDisposable {
   close(): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
+    this.#pool.length = 0;
     this.#closeCtl?.abort(kCloseReason);
     this.#closed = (async () => {
       if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
@@ -363,13 +366,23 @@ export class AioFile implements AsyncDisposable {
     if (this.#closing) throw this.#error(EBADF, syscall);
     const wait = this.#admit(1, signal);
     if (wait !== undefined) await this.#waitAdmission(wait, signal, syscall);
+    // Reuse an idle block from this file's pool when there is one: making a
+    // native block per operation costs about a fifth of the hot path.
+    const fd = this.#pick();
+    let cb = this.#pool.pop();
+    if (cb === undefined || !internals.retarget(cb, fd, position, buffer, priority)) {
+      cb = AioCb.fromMutSlice(fd, position, buffer, priority);
+    }
     try {
-      const cb = AioCb.fromMutSlice(this.#pick(), position, buffer, priority);
       const opts = signal === undefined ? undefined : { signal };
       return await (syscall === 'aio_read' ? cb.read(opts) : cb.write(opts));
     } catch (e) {
       throw this.#decorate(e);
     } finally {
+      // A pooled block keeps its last buffer referenced: only small ones.
+      if (buffer.byteLength <= POOL_BUFFER_MAX && this.#pool.length < this.#limit && !this.#closing) {
+        this.#pool.push(cb);
+      }
       this.#leave(1);
     }
   }

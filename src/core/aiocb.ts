@@ -41,6 +41,12 @@ export interface AioCbInternals {
   isThread(cb: AioCb): boolean;
   /** The opcode the block was made with (libc overwrites aio_lio_opcode). */
   opcode(cb: AioCb): LioOpcode;
+  /**
+   * Points an idle read-write block the library owns at a new descriptor,
+   * offset, buffer and priority, so hot paths reuse native blocks instead of
+   * making one per operation. Arguments must already be valid.
+   */
+  retarget(cb: AioCb, fd: number, offset: number | bigint, buf: ArrayBufferView, prio: number): boolean;
 }
 export let internals: AioCbInternals;
 
@@ -69,10 +75,12 @@ function brandError(method: string, self: unknown): TypeError {
 export class AioCb implements Disposable {
   readonly #n: NativeAioCb;
   readonly #kind: Kind;
-  readonly #fd: number;
-  readonly #offset: number | bigint;
-  readonly #nbytes: number;
-  readonly #prio: number;
+  // Fixed for a block's users; only internals.retarget() changes them, on an
+  // idle block the library owns.
+  #fd: number;
+  #offset: number | bigint;
+  #nbytes: number;
+  #prio: number;
   readonly #opcode: LioOpcode;
   #sigev: SigevNotify;
   #buf: ArrayBufferView | undefined;
@@ -533,6 +541,16 @@ export class AioCb implements Disposable {
       },
       isThread: (cb) => cb.#sigev.kind === 'thread',
       opcode: (cb) => cb.#opcode,
+      retarget(cb, fd, offset, buf, prio) {
+        if (cb.#resolve !== undefined || cb.#disposed || cb.#kind !== 'mutSlice') return false;
+        if (!cb.#n.retarget(fd, offset, buf, prio)) return false;
+        cb.#fd = fd;
+        cb.#offset = offset;
+        cb.#buf = buf;
+        cb.#nbytes = buf.byteLength;
+        cb.#prio = prio;
+        return true;
+      },
     };
   }
 }

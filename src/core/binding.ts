@@ -17,6 +17,8 @@ export interface NativeAioCb {
   opcode(): number;
   setSigev(kind: number, signo: number, value: number): void;
   releaseBuffer(): void;
+  /** Re-targets an idle block; false while in progress. */
+  retarget(fd: number, offset: number | bigint, view: ArrayBufferView, prio: number): boolean;
 }
 
 export interface NativeConstants {
