@@ -177,6 +177,8 @@ export class AioFile implements AsyncDisposable {
   readonly #queue = new PQueue({ concurrency: 1 });
   #active = 0;
   readonly #pool: AioCb[] = [];
+  readonly #readPool: AioCb[] = [];
+  readonly #writePool: AioCb[] = [];
   #nextPlace: (() => boolean) | undefined;
   #closing = false;
   #closeCtl: AbortController | undefined;
@@ -325,6 +327,8 @@ export class AioFile implements AsyncDisposable {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
     this.#pool.length = 0;
+    this.#readPool.length = 0;
+    this.#writePool.length = 0;
     this.#closeCtl?.abort(kCloseReason);
     this.#closed = (async () => {
       if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
@@ -417,8 +421,21 @@ export class AioFile implements AsyncDisposable {
     }
     const buffer = validateView(op.buffer, 'buffer');
     const position = validateOffset(op.position, 'position');
-    const opcode = op.op === 'read' ? LioOpcode.LIO_READ : LioOpcode.LIO_WRITE;
-    return AioCb.fromMutSlice(this.#pick(), position, buffer, 0, undefined, opcode);
+    const fd = this.#pick();
+    const read = op.op === 'read';
+    const cb = (read ? this.#readPool : this.#writePool).pop();
+    if (cb !== undefined && internals.retarget(cb, fd, position, buffer, 0)) return cb;
+    return AioCb.fromMutSlice(fd, position, buffer, 0, undefined, read ? LioOpcode.LIO_READ : LioOpcode.LIO_WRITE);
+  }
+
+  // Gives settled batch blocks back to their pool (see #single).
+  #recycle(cbs: AioCb[]): void {
+    if (this.#closing) return;
+    for (const cb of cbs) {
+      if (cb.nbytes > POOL_BUFFER_MAX) continue;
+      const pool = internals.opcode(cb) === LioOpcode.LIO_READ ? this.#readPool : this.#writePool;
+      if (pool.length < this.#limit) pool.push(cb);
+    }
   }
 
   async #runBatch(
@@ -455,6 +472,7 @@ export class AioFile implements AsyncDisposable {
           });
         }),
       );
+      this.#recycle(entries.map((en) => en.cb));
     } catch (e) {
       for (const en of entries) en.reject(this.#decorate(e));
     } finally {
