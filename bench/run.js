@@ -80,7 +80,8 @@ function makeFile() {
   for (let off = 0; off < size; off += chunk.length) {
     for (let i = 0; i < chunk.length; i += BS) chunk.writeUInt32LE((off + i) / BS, i);
     fs.writeSync(fd, chunk, 0, chunk.length, off);
-    if ((off / chunk.length) % 32 === 0) progress(`creating ${sizeMiB} MiB test file: ${Math.round((100 * off) / size)}%`);
+    if ((off / chunk.length) % 32 === 0)
+      progress(`creating ${sizeMiB} MiB test file: ${Math.round((100 * off) / size)}%`);
   }
   fs.fsyncSync(fd);
   fs.closeSync(fd);
@@ -96,7 +97,8 @@ function warmCache() {
 const randBlock = () => Math.floor(Math.random() * blocks);
 
 function check(name, buf, block, n) {
-  if (n !== BS || buf.readUInt32LE(0) !== block) throw new Error(`${name}: block ${block} read back wrong (${n} bytes)`);
+  if (n !== BS || buf.readUInt32LE(0) !== block)
+    throw new Error(`${name}: block ${block} read back wrong (${n} bytes)`);
 }
 
 // Runs `lanes` closed loops of `one(lane)` for `seconds`; each call returns
@@ -373,13 +375,20 @@ async function memoryCheck() {
   globalThis.gc?.();
   const rssEnd = process.memoryUsage().rss;
   await af.close();
-  return { ops: target, rssAt100kMiB: rssAt100k / 2 ** 20, rssEndMiB: rssEnd / 2 ** 20, growthMiB: (rssEnd - rssAt100k) / 2 ** 20 };
+  return {
+    ops: target,
+    rssAt100kMiB: rssAt100k / 2 ** 20,
+    rssEndMiB: rssEnd / 2 ** 20,
+    growthMiB: (rssEnd - rssAt100k) / 2 ** 20,
+  };
 }
 
 function machine() {
   let glibc = 'unknown';
   try {
-    glibc = execFileSync('ldd', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/^ldd\s+/, '');
+    glibc = execFileSync('ldd', ['--version'], { encoding: 'utf8' })
+      .split('\n')[0]
+      .replace(/^ldd\s+/, '');
   } catch {
     glibc = process.report?.getReport?.().header?.glibcVersionRuntime ?? 'unknown';
   }
@@ -541,12 +550,22 @@ function checkTargets(rows, memory) {
   const seqA = get('seqread', 'posix-aio', 4);
   const seqB = get('seqread', 'fs.createReadStream', 1);
   if (seqA !== undefined && seqB !== undefined) {
-    t.push({ target: 'seqread: posix-aio vs fs.createReadStream', ratio: Math.round((seqA / seqB) * 100) / 100, min: 1.0, ok: seqA / seqB >= 1 });
+    t.push({
+      target: 'seqread: posix-aio vs fs.createReadStream',
+      ratio: Math.round((seqA / seqB) * 100) / 100,
+      min: 1.0,
+      ok: seqA / seqB >= 1,
+    });
   }
   ratio('randwrite-4k: posix-aio vs fs.promises', 'randwrite-4k', 64, 'posix-aio', 'fs.promises', 1.5);
   ratio('randread-4k-direct: posix-aio vs fs.promises', 'randread-4k-direct', 64, 'posix-aio', 'fs.promises', 2.0);
   if (memory !== undefined) {
-    t.push({ target: 'memory: RSS growth 100k -> 1M operations (MiB)', value: Math.round(memory.growthMiB * 10) / 10, max: 16, ok: memory.growthMiB < 16 });
+    t.push({
+      target: 'memory: RSS growth 100k -> 1M operations (MiB)',
+      value: Math.round(memory.growthMiB * 10) / 10,
+      max: 16,
+      ok: memory.growthMiB < 16,
+    });
   }
   return t;
 }

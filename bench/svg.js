@@ -13,7 +13,8 @@ const COLORS = {
 };
 
 const esc = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
-const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(Math.round(n)));
+const fmt = (n) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(Math.round(n));
 
 export function renderSvg(rows, info) {
   const workloads = [...new Set(rows.map((r) => r.workload))];
@@ -59,10 +60,17 @@ export function renderSvg(rows, info) {
       list.forEach((r, i) => {
         const h = (val(r) / max) * plotH;
         const x = gx + i * bw;
-        out.push(`<rect x="${x}" y="${plotY + plotH - h}" width="${bw - 2}" height="${h}" fill="${COLORS[r.impl] ?? '#888'}"><title>${esc(`${r.impl} qd=${r.qd}: ${r.opsPerSec} ops/s, ${r.mbPerSec} MB/s`)}</title></rect>`);
-        out.push(`<text x="${x + (bw - 2) / 2}" y="${plotY + plotH - h - 3}" text-anchor="middle" font-size="9">${fmt(val(r))}</text>`);
+        out.push(
+          `<rect x="${x}" y="${plotY + plotH - h}" width="${bw - 2}" height="${h}" fill="${COLORS[r.impl] ?? '#888'}"><title>${esc(`${r.impl} qd=${r.qd}: ${r.opsPerSec} ops/s, ${r.mbPerSec} MB/s`)}</title></rect>`,
+        );
+        out.push(
+          `<text x="${x + (bw - 2) / 2}" y="${plotY + plotH - h - 3}" text-anchor="middle" font-size="9">${fmt(val(r))}</text>`,
+        );
       });
-      if (!seq) out.push(`<text x="${plotX + di * groupW + groupW / 2}" y="${plotY + plotH + 14}" text-anchor="middle">qd ${qd}</text>`);
+      if (!seq)
+        out.push(
+          `<text x="${plotX + di * groupW + groupW / 2}" y="${plotY + plotH + 14}" text-anchor="middle">qd ${qd}</text>`,
+        );
     });
   });
   let lx = 10;

@@ -70,7 +70,8 @@ Napi::Object Constants(Napi::Env env) {
 #endif
   // glibc has no list limit (sysconf says -1); others do.
   long listio_max = sysconf(_SC_AIO_LISTIO_MAX);
-  set("AIO_LISTIO_MAX", listio_max > 0 && listio_max < INT32_MAX ? static_cast<int>(listio_max) : 0);
+  set("AIO_LISTIO_MAX",
+      listio_max > 0 && listio_max < INT32_MAX ? static_cast<int>(listio_max) : 0);
 #ifdef O_DIRECT
   set("O_DIRECT", O_DIRECT);
 #endif

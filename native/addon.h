@@ -14,9 +14,7 @@ struct AddonData {
   Napi::FunctionReference aiocb_ctor;
 };
 
-inline AddonData* GetAddonData(Napi::Env env) {
-  return env.GetInstanceData<AddonData>();
-}
+inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 // Throws a TypeError unless `v` is a 32-bit integer within [lo, hi].
 int32_t IntArg(const Napi::Value& v, const char* name, int32_t lo, int32_t hi);

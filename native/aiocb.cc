@@ -36,7 +36,8 @@ void ViewBytes(const Napi::Value& view, void** data, size_t* length) {
     size_t count;
     napi_value ab;
     size_t byte_offset;
-    NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, ta, &type, &count, data, &ab, &byte_offset));
+    NAPI_THROW_IF_FAILED_VOID(
+        env, napi_get_typedarray_info(env, ta, &type, &count, data, &ab, &byte_offset));
     *length = ta.ByteLength();
   } else if (view.IsDataView()) {
     auto dv = view.As<Napi::DataView>();
@@ -148,7 +149,8 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   r->slot = info[2].As<Napi::Number>().Uint32Value();
   if (r->engine->stopped()) return Napi::Number::New(env, EBADF);
   // The reaper must exist before libc owns the request.
-  if (r->notify == Notify::kThread && !r->engine->EnsureReaper()) return Napi::Number::New(env, errno);
+  if (r->notify == Notify::kThread && !r->engine->EnsureReaper())
+    return Napi::Number::New(env, errno);
   r->seq++;
   r->returned = false;
   r->ArmSigevent();
@@ -281,7 +283,8 @@ namespace posix_aio {
 Napi::Value AioCbWrap::Retarget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Request* r = req_;
-  if (r->state == Request::State::kInProgress && !r->TryClaim()) return Napi::Boolean::New(env, false);
+  if (r->state == Request::State::kInProgress && !r->TryClaim())
+    return Napi::Boolean::New(env, false);
   int fd = IntArg(info[0], "fd", 0, INT32_MAX);
   int64_t offset = OffsetArg(info[1]);
   int prio = IntArg(info[3], "prio", 0, INT32_MAX);

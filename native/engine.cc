@@ -368,7 +368,8 @@ void Engine::Run() {
     std::chrono::nanoseconds timeout = kMaxSleep;
     if (left_out || !armed) timeout = kLeftOutPoll;
     if (has_deadline) {
-      timeout = std::min<std::chrono::nanoseconds>(timeout, next_deadline - std::chrono::steady_clock::now());
+      timeout = std::min<std::chrono::nanoseconds>(
+          timeout, next_deadline - std::chrono::steady_clock::now());
     }
 
     {
@@ -428,8 +429,7 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
       Request* r = it.req;
       // A stale seq means JavaScript already observed that submission (by
       // polling) and may have submitted again.
-      if (r->seq == it.seq && r->TryClaim() && r->wrapped &&
-          r->notify == Notify::kThread) {
+      if (r->seq == it.seq && r->TryClaim() && r->wrapped && r->notify == Notify::kThread) {
         rec[n * 4] = kOpRecord;
         rec[n * 4 + 1] = r->slot;
         rec[n * 4 + 2] = static_cast<double>(r->ret);

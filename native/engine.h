@@ -150,7 +150,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   Napi::Reference<Napi::Float64Array> records_;
   size_t records_cap_ = 0;
   bool records_unsent_ = false;  // JavaScript has not been handed records_ yet
-  uint64_t active_ = 0;  // watches + waits outstanding; refs the event loop
+  uint64_t active_ = 0;          // watches + waits outstanding; refs the event loop
   bool tsfn_refd_ = false;
   bool stopped_ = false;
   Request* live_head_ = nullptr;

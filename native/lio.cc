@@ -57,7 +57,8 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   }
   Engine* engine = GetAddonData(env)->engine.get();
   engine->Flush();
-  if (!engine->EnsureReaper()) throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
+  if (!engine->EnsureReaper())
+    throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
   uint32_t n = entries.Length();
   std::vector<Request*> reqs;
   std::vector<uint32_t> index;
@@ -83,12 +84,15 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
   struct sigevent user = none;
-  if (mode == LIO_NOWAIT && static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
+  if (mode == LIO_NOWAIT &&
+      static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
     user.sigev_notify = SIGEV_SIGNAL;
     user.sigev_signo = info[4].As<Napi::Number>().Int32Value();
     user.sigev_value.sival_int = info[5].As<Napi::Number>().Int32Value();
   }
+  // Never empty: glibc declares the list pointer non-null even for nent 0.
   std::vector<struct aiocb*> list;
+  list.reserve(std::max<size_t>(1, std::min(kChunk, reqs.size())));
   std::vector<int> chunk_err(reqs.size(), 0);
   int first_err = 0;
   for (size_t at = 0; at < reqs.size() || (at == 0 && reqs.empty()); at += kChunk) {
@@ -167,7 +171,8 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
   double timeout = info[1].As<Napi::Number>().DoubleValue();
   Engine* engine = GetAddonData(env)->engine.get();
   engine->Flush();
-  if (!engine->EnsureReaper()) throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
+  if (!engine->EnsureReaper())
+    throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
   auto wait = std::make_unique<SuspendWait>();
   wait->slot = info[2].As<Napi::Number>().Uint32Value();
   for (uint32_t i = 0; i < entries.Length(); i++) {

@@ -16,14 +16,16 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   int32_t alignment = IntArg(info[1], "alignment", 1, 1 << 30);
   size_t align = static_cast<size_t>(alignment);
   if (align < sizeof(void*)) align = sizeof(void*);
-  if ((align & (align - 1)) != 0) throw Napi::RangeError::New(env, "alignment must be a power of two");
+  if ((align & (align - 1)) != 0)
+    throw Napi::RangeError::New(env, "alignment must be a power of two");
   void* p = nullptr;
   // A zero-length request still gets a real allocation so the address is valid.
   if (posix_memalign(&p, align, size == 0 ? align : static_cast<size_t>(size)) != 0) {
     throw Napi::Error::New(env, "posix_memalign failed: out of memory");
   }
   std::memset(p, 0, size == 0 ? align : static_cast<size_t>(size));
-  return Napi::ArrayBuffer::New(env, p, static_cast<size_t>(size), [](Napi::Env, void* data) { std::free(data); });
+  return Napi::ArrayBuffer::New(env, p, static_cast<size_t>(size),
+                                [](Napi::Env, void* data) { std::free(data); });
 }
 
 }  // namespace posix_aio

@@ -35,10 +35,10 @@ struct Request {
   // Slot of the JavaScript object in the registry of pending thread-mode ops.
   uint32_t slot = 0;
   State state = State::kIdle;
-  bool returned = false;   // aio_return() already handed out for this result
-  bool wrapped = true;     // the JavaScript wrapper still exists
-  bool write_only = false; // built from an immutable slice
-  int refs = 1;            // the wrapper + reaper watches + teardown
+  bool returned = false;    // aio_return() already handed out for this result
+  bool wrapped = true;      // the JavaScript wrapper still exists
+  bool write_only = false;  // built from an immutable slice
+  int refs = 1;             // the wrapper + reaper watches + teardown
   int lio_opcode = LIO_NOP;
   // aio_reqprio as given: glibc's aio_fsync() overwrites the field.
   int prio = 0;

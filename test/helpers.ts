@@ -1,8 +1,10 @@
 // Shared fixtures: temporary files and descriptors, closed after each test.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach } from 'vitest';
 
 const cleanups: (() => void)[] = [];
@@ -55,4 +57,95 @@ export function blockingFifo(): { fd: number; release: (n?: number) => void } {
 
 export function onCleanup(fn: () => void): void {
   cleanups.push(fn);
+}
+
+/**
+ * Resolves once some thread of this process is blocked in read(2) on `fd`:
+ * for a blockingFifo() read that means glibc's worker has taken the request
+ * (it runs, so aio_cancel reports AIO_NOTCANCELED) and anything submitted
+ * later on the same descriptor waits in glibc's queue (cancellable). Reads
+ * /proc/self/task/<tid>/syscall: the syscall number, then the arguments.
+ */
+export async function waitUntilReading(fd: number, timeoutMs = 10_000): Promise<void> {
+  const readNr = ({ x64: 0, arm64: 63, ia32: 3, arm: 3 } as Record<string, number>)[process.arch];
+  if (readNr === undefined) throw new Error(`waitUntilReading: no read(2) number for ${process.arch}`);
+  const want = `${readNr} 0x${fd.toString(16)} `;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      try {
+        if (fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').startsWith(want)) return;
+      } catch {
+        // the thread exited
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`waitUntilReading: no thread is blocked reading fd ${fd}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function newerThan(src: string, out: string): boolean {
+  try {
+    return fs.statSync(src).mtimeMs > fs.statSync(out).mtimeMs;
+  } catch {
+    return true;
+  }
+}
+
+function distIsStale(): boolean {
+  const srcRoot = path.join(repoRoot, 'src');
+  const stack = [srcRoot];
+  while (stack.length > 0) {
+    const dir = stack.pop() as string;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
+        const out = path.join(repoRoot, 'dist', path.relative(srcRoot, p)).replace(/\.ts$/, '.js');
+        if (newerThan(p, out)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * The file URL of the built package entry (dist/index.js), for Workers and
+ * child processes, which cannot load the TypeScript sources. Rebuilds dist
+ * with `tsc -p tsconfig.build.json` when a source is newer than its output;
+ * a lock directory keeps test files running in parallel from building (or
+ * reading a half-written dist) at the same time.
+ */
+export function distEntryUrl(): string {
+  const entry = path.join(repoRoot, 'dist', 'index.js');
+  const lock = path.join(repoRoot, 'node_modules', '.posix-aio-test-dist.lock');
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += 50) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock left by a killed run is broken after two minutes.
+      if (waited > 120_000) fs.rmSync(lock, { recursive: true, force: true });
+      Atomics.wait(sleeper, 0, 0, 50);
+    }
+  }
+  try {
+    if (distIsStale()) {
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+      try {
+        execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'pipe' });
+      } catch (e) {
+        // tsc still emits on type errors (npm test's typecheck reports them);
+        // only a missing output is fatal here.
+        if (!fs.existsSync(entry)) throw e;
+      }
+    }
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+  return pathToFileURL(entry).href;
 }

@@ -202,6 +202,8 @@ export class AioFile implements AsyncDisposable {
   /**
    * Wraps a descriptor the caller owns.
    * @throws {TypeError | RangeError} for a bad descriptor or options
+   * @example
+   * const file = AioFile.fromFd(fs.openSync('data.bin', 'r'), { autoClose: true });
    */
   static fromFd(fd: number, options: FromFdOptions = {}): AioFile {
     validateFd(fd);
@@ -224,6 +226,9 @@ export class AioFile implements AsyncDisposable {
    * Reads `buffer.byteLength` bytes at `position`.
    * @returns bytes read; 0 at end of file
    * @throws rejects with {@link AioError} (fs-shaped) or {@link AbortError}
+   * @example
+   * const buf = Buffer.alloc(4096);
+   * const n = await file.read(buf, 0, { signal: AbortSignal.timeout(1000) });
    */
   async read(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
     return this.#single('aio_read', buffer, position, options);
@@ -232,22 +237,43 @@ export class AioFile implements AsyncDisposable {
   /**
    * Writes all of `buffer` at `position` (at the end for files opened to append).
    * @returns bytes written
+   * @throws rejects with {@link AioError} (`EBADF` for a read-only descriptor or
+   *   after `close()`, `ENOSPC` when the device is full) or {@link AbortError}
+   * @example
+   * const n = await file.write(Buffer.from('hello'), 0); // 5
    */
   async write(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
     return this.#single('aio_write', buffer, position, options);
   }
 
-  /** Flushes data and metadata (`aio_fsync(O_SYNC)`). */
+  /**
+   * Flushes data and metadata (`aio_fsync(O_SYNC)`) of the writes completed before it.
+   * @throws rejects with {@link AioError} or {@link AbortError}
+   * @example
+   * await file.write(record, offset);
+   * await file.sync();
+   */
   async sync(options?: { readonly signal?: AbortSignal }): Promise<void> {
     await this.#fsync(AioFsyncMode.O_SYNC, options);
   }
 
-  /** Flushes data (`aio_fsync(O_DSYNC)`). */
+  /**
+   * Flushes data (`aio_fsync(O_DSYNC)`) of the writes completed before it.
+   * @throws rejects with {@link AioError} or {@link AbortError}
+   * @example
+   * await file.write(record, offset);
+   * await file.datasync();
+   */
   async datasync(options?: { readonly signal?: AbortSignal }): Promise<void> {
     await this.#fsync(AioFsyncMode.O_DSYNC, options);
   }
 
-  /** `fstat` of the descriptor. */
+  /**
+   * `fstat` of the descriptor.
+   * @throws rejects with {@link AioError} `EBADF` after `close()`
+   * @example
+   * const { size } = await file.stat();
+   */
   async stat(): Promise<fs.Stats> {
     if (this.#closing) throw this.#error(EBADF, 'fstat');
     return new Promise((resolve, reject) => {
@@ -302,6 +328,8 @@ export class AioFile implements AsyncDisposable {
   /**
    * Reads the byte range in order, keeping `depth` reads in flight ahead of
    * the consumer. Breaking out of the loop cancels the reads in flight.
+   * @throws the iteration rejects with {@link AioError} or {@link AbortError};
+   *   with TypeError or RangeError for bad options (at the first `next()`)
    * @example
    * for await (const chunk of file.readChunks({ chunkSize: 1 << 20 })) hash.update(chunk);
    */
@@ -313,6 +341,12 @@ export class AioFile implements AsyncDisposable {
    * Writes every chunk of `source` back to back from `position`, up to
    * `depth` writes in flight.
    * @returns total bytes written
+   * @throws rejects with the first failed write's {@link AioError}, with
+   *   {@link AbortError} when `signal` fires, or with the source's own error,
+   *   after the writes in flight have settled; TypeError for a source that is
+   *   not iterable
+   * @example
+   * const total = await dst.writeChunks(src.readChunks(), { position: 0 });
    */
   writeChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: WriteChunksOptions): Promise<number> {
     return writeChunks(this, source, options);
@@ -322,6 +356,9 @@ export class AioFile implements AsyncDisposable {
    * Waits for operations in flight, rejects those still queued (`ECANCELED`),
    * then closes the descriptor (when this file owns it). Idempotent; later
    * operations reject with `EBADF`.
+   * @throws rejects with the fs error of `close(2)`, if it fails
+   * @example
+   * await file.close();
    */
   close(): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;

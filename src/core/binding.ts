@@ -78,15 +78,25 @@ function load(): NativeBinding {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     return nodeGypBuild(root) as NativeBinding;
   } catch (cause) {
-    const hint =
-      process.platform === 'win32'
-        ? 'POSIX AIO does not exist on Windows.'
-        : 'No prebuild matched and no local build was found. Build from source with ' +
-          '`npm rebuild posix-aio` (needs python3, make and a C++17 compiler), ' +
-          'or run `npm run build:native` in a clone.';
+    const target = `${process.platform}-${process.arch}`;
+    const tried = [
+      `a prebuild in ${join(root, 'prebuilds', target)} (N-API ${process.versions.napi})`,
+      `a local build in ${join(root, 'build', 'Release')} and ${join(root, 'build', 'Debug')}`,
+    ];
+    const fixes =
+      process.platform === 'win32' || process.platform === 'darwin'
+        ? [
+            `${process.platform} is not supported: posix-aio needs POSIX AIO with SIGEV_NONE/SIGEV_SIGNAL (Linux, FreeBSD).`,
+          ]
+        : [
+            'Build from source: `npm rebuild posix-aio` (needs python3, make and a C++17 compiler:',
+            '  Debian/Ubuntu `apt-get install python3 make g++`, Alpine `apk add python3 make g++`),',
+            'or, in a clone, `npm run build:native`.',
+          ];
     throw new Error(
-      `posix-aio: could not load the native addon for ${process.platform}-${process.arch} ` +
-        `(Node ${process.version}, N-API ${process.versions.napi}) from ${root}. ${hint}`,
+      `posix-aio: could not load the native addon for ${target} (Node ${process.version}).\n` +
+        `Tried:\n${tried.map((t) => `  - ${t}`).join('\n')}\n` +
+        `Cause: ${(cause as Error)?.message ?? String(cause)}\n${fixes.join('\n')}`,
       { cause },
     );
   }

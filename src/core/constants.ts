@@ -2,7 +2,11 @@
 // glibc, FreeBSD and macOS.
 import { constants as c } from './binding.js';
 
-/** Operation of an {@link AioCb} inside {@link lioListio}. */
+/**
+ * Operation of an {@link AioCb} inside {@link lioListio}.
+ * @example
+ * const cb = AioCb.fromMutSlice(fd, 0, Buffer.alloc(4096), 0, SigevThread, LioOpcode.LIO_READ);
+ */
 export const LioOpcode = Object.freeze({
   /** No operation: the entry is skipped (its promise resolves to 0). */
   LIO_NOP: c.LIO_NOP,
@@ -13,7 +17,12 @@ export const LioOpcode = Object.freeze({
 });
 export type LioOpcode = (typeof LioOpcode)[keyof typeof LioOpcode];
 
-/** Whether {@link lioListio} waits for the whole list. */
+/**
+ * Whether {@link lioListio} waits for the whole list.
+ * @example
+ * lioListio(LioMode.LIO_WAIT, [wcb, rcb]);
+ * wcb.aioReturn(); // complete already
+ */
 export const LioMode = Object.freeze({
   /** Return once every entry has completed. */
   LIO_WAIT: c.LIO_WAIT,
@@ -22,7 +31,11 @@ export const LioMode = Object.freeze({
 });
 export type LioMode = (typeof LioMode)[keyof typeof LioMode];
 
-/** Mode of {@link AioCb.fsync}: full (`O_SYNC`) or data-only (`O_DSYNC`). */
+/**
+ * Mode of {@link AioCb.fsync}: full (`O_SYNC`) or data-only (`O_DSYNC`).
+ * @example
+ * await AioCb.fromFd(fd).fsync(AioFsyncMode.O_DSYNC);
+ */
 export const AioFsyncMode = Object.freeze({
   /** Flush data and metadata, as `fsync`. */
   O_SYNC: c.O_SYNC,
@@ -31,7 +44,11 @@ export const AioFsyncMode = Object.freeze({
 });
 export type AioFsyncMode = (typeof AioFsyncMode)[keyof typeof AioFsyncMode];
 
-/** Result of `aio_cancel`. */
+/**
+ * Result of `aio_cancel` ({@link AioCb.cancel}, {@link aioCancelAll}).
+ * @example
+ * if (cb.cancel() === AioCancelStat.AioCanceled) await read.catch(() => {}); // ECANCELED
+ */
 export const AioCancelStat = Object.freeze({
   /** Every matching request was cancelled (`AIO_CANCELED`). */
   AioCanceled: c.AIO_CANCELED,

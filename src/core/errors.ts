@@ -37,6 +37,13 @@ const kAbortError = Symbol.for('posix-aio.AbortError');
  * A failed system call, shaped like Node's `fs` errors: `code` ('EBADF'),
  * negative `errno`, `syscall`, `path` when known, and the message
  * `EBADF: bad file descriptor, aio_read`.
+ * @example
+ * try {
+ *   await file.write(data, 0);
+ * } catch (err) {
+ *   if (err instanceof AioError && err.code === 'ENOSPC') console.error('disk full:', err.path);
+ *   else throw err;
+ * }
  */
 export class AioError extends Error {
   /** Always `'AioError'`. */
@@ -81,7 +88,13 @@ export class AioError extends Error {
   }
 }
 
-/** Rejection of an operation cancelled through an `AbortSignal`. */
+/**
+ * Rejection of an operation cancelled through an `AbortSignal`; `cause` is
+ * the signal's reason.
+ * @example
+ * const err = await file.read(buf, 0, { signal: AbortSignal.timeout(100) }).catch((e) => e);
+ * if (err instanceof AbortError) console.log(err.cause); // TimeoutError DOMException
+ */
 export class AbortError extends Error {
   /** Always `'AbortError'`, as Node's own abort errors. */
   override name = 'AbortError';
@@ -103,7 +116,16 @@ export class AbortError extends Error {
   }
 }
 
-/** Error with a stable `ERR_AIO_*` code for misuse the platform does not report. */
+/**
+ * Error with a stable `ERR_AIO_*` code for misuse the platform does not report.
+ * @example
+ * const pending = cb.read();
+ * try {
+ *   cb.buffer();
+ * } catch (err) {
+ *   if (err instanceof AioStateError && err.code === 'ERR_AIO_IN_PROGRESS') await pending;
+ * }
+ */
 export class AioStateError extends Error {
   /** Always `'AioStateError'`. */
   override name = 'AioStateError';

@@ -121,6 +121,11 @@ function resubmitLater(cb: AioCb, site: { stack?: string }, delay = RESUBMIT_DEL
  * wait happens on the engine's thread; the event loop never blocks.
  * @param timeoutMs give up after this many milliseconds @default no limit
  * @throws rejects with {@link AioError} `EAGAIN` (syscall `aio_suspend`) on timeout
+ * @example
+ * const cb = AioCb.fromMutSlice(fd, 0, Buffer.alloc(4096), 0, SigevNone);
+ * const read = cb.read();
+ * await aioSuspend([cb], 1000);
+ * await read; // settled: completion was observed
  */
 export function aioSuspend(list: (AioCb | null)[], timeoutMs?: number): Promise<void> {
   let cbs: AioCb[];
@@ -160,6 +165,10 @@ export function aioSuspend(list: (AioCb | null)[], timeoutMs?: number): Promise<
  * `aio_cancel(fd, NULL)`: cancels every queued request on `fd`, this
  * process's included.
  * @throws {AioError} `EBADF` for a bad descriptor
+ * @example
+ * if (aioCancelAll(fd) === AioCancelStat.AioNotCanceled) {
+ *   // some requests were running: wait for them before closing fd
+ * }
  */
 export function aioCancelAll(fd: number): AioCancelStat {
   validateFd(fd);
@@ -181,6 +190,8 @@ export interface AioInitOptions {
 /**
  * Sets glibc's AIO tunables. glibc applies them only before its first
  * request; elsewhere this does nothing and returns false.
+ * @throws {TypeError | RangeError} for options that are not an object, or
+ *   values that are not integers in range
  * @example aioInit({ threads: 64, num: 256 })
  */
 export function aioInit(options: AioInitOptions = {}): boolean {

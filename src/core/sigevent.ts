@@ -20,9 +20,20 @@ export type SigevNotify =
       readonly value: number;
     };
 
-/** No notification: completion is observed by polling. */
+/**
+ * No notification: completion is observed by polling (`error()`,
+ * `aioReturn()`, {@link aioSuspend}, {@link completions}).
+ * @example
+ * const cb = AioCb.fromMutSlice(fd, 0, buf, 0, SigevNone);
+ * const read = cb.read();
+ * await aioSuspend([cb]);
+ */
 export const SigevNone: SigevNotify = Object.freeze({ kind: 'none' });
-/** Default: completion is delivered into JavaScript and the promise settles on its own. */
+/**
+ * Default: completion is delivered into JavaScript and the promise settles on its own.
+ * @example
+ * const n = await AioCb.fromMutSlice(fd, 0, buf, 0, SigevThread).read();
+ */
 export const SigevThread: SigevNotify = Object.freeze({ kind: 'thread' });
 
 /**
