@@ -139,6 +139,9 @@ export class AioCb implements Disposable {
    * @param prio request priority offset (`aio_reqprio`) @default 0
    * @param sigevNotify notification @default SigevThread
    * @throws {TypeError | RangeError} for a bad fd, priority or notification
+   * @example
+   * const cb = AioCb.fromFd(fd);
+   * await cb.fsync(AioFsyncMode.O_DSYNC);
    */
   static fromFd(fd: number, prio = 0, sigevNotify: SigevNotify = SigevThread): AioCb {
     return new AioCb('fd', fd, 0, undefined, prio, sigevNotify, LioOpcode.LIO_NOP);
@@ -146,8 +149,14 @@ export class AioCb implements Disposable {
 
   /**
    * A block over a buffer the caller keeps; read and write.
+   * @param offset file offset (number or bigint)
+   * @param prio request priority offset (`aio_reqprio`) @default 0
+   * @param sigevNotify notification @default SigevThread
    * @param opcode operation inside {@link lioListio} @default LioOpcode.LIO_NOP
    * @throws {TypeError | RangeError} for bad arguments or a detached buffer
+   * @example
+   * const buf = Buffer.alloc(4);
+   * await AioCb.fromMutSlice(fd, 2, buf).read(); // buf: 'cdef' of 'abcdef123456'
    */
   static fromMutSlice(
     fd: number,
@@ -162,7 +171,12 @@ export class AioCb implements Disposable {
 
   /**
    * A block over a buffer the caller keeps; write only.
-   * @throws {TypeError} when `opcode` is `LIO_READ`
+   * @param prio @default 0
+   * @param sigevNotify @default SigevThread
+   * @param opcode @default LioOpcode.LIO_NOP
+   * @throws {TypeError} when `opcode` is `LIO_READ`; {@link AioCb.fromMutSlice} lists the others
+   * @example
+   * await AioCb.fromSlice(fd, 2, Buffer.from('CDEF')).write(); // 'abCDEF123456'
    */
   static fromSlice(
     fd: number,
@@ -175,7 +189,17 @@ export class AioCb implements Disposable {
     return new AioCb('slice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
   }
 
-  /** A block that owns its buffer; write only. {@link AioCb.boxedSlice} hands it back. */
+  /**
+   * A block that owns its buffer; write only. {@link AioCb.boxedSlice} hands it back.
+   * @param prio @default 0
+   * @param sigevNotify @default SigevThread
+   * @param opcode @default LioOpcode.LIO_NOP
+   * @throws {TypeError | RangeError} as {@link AioCb.fromSlice}
+   * @example
+   * const cb = AioCb.fromBoxedSlice(fd, 0, Buffer.from('data'));
+   * await cb.write();
+   * const buf = cb.boxedSlice(); // the same Buffer
+   */
   static fromBoxedSlice(
     fd: number,
     offset: number | bigint,
@@ -187,7 +211,17 @@ export class AioCb implements Disposable {
     return new AioCb('boxedSlice', fd, offset, validateView(buf, 'buf'), prio, sigevNotify, opcode);
   }
 
-  /** A block that owns its buffer; read and write. {@link AioCb.boxedMutSlice} hands it back. */
+  /**
+   * A block that owns its buffer; read and write. {@link AioCb.boxedMutSlice} hands it back.
+   * @param prio @default 0
+   * @param sigevNotify @default SigevThread
+   * @param opcode @default LioOpcode.LIO_NOP
+   * @throws {TypeError | RangeError} as {@link AioCb.fromMutSlice}
+   * @example
+   * const cb = AioCb.fromBoxedMutSlice(fd, 0, new Uint8Array(16));
+   * await cb.read();
+   * const bytes = cb.boxedMutSlice();
+   */
   static fromBoxedMutSlice(
     fd: number,
     offset: number | bigint,
@@ -202,7 +236,14 @@ export class AioCb implements Disposable {
   /**
    * A block over `length` bytes at `byteOffset` of an `ArrayBuffer` or
    * `SharedArrayBuffer`; write only.
+   * @param prio @default 0
+   * @param sigevNotify @default SigevThread
+   * @param opcode @default LioOpcode.LIO_NOP
    * @throws {RangeError} when the region is out of bounds
+   * @throws {TypeError} when `arrayBuffer` is not an ArrayBuffer or SharedArrayBuffer, or is detached
+   * @example
+   * const sab = new SharedArrayBuffer(4096);
+   * await AioCb.fromPtr(fd, 0, sab, 512, 1024).write(); // bytes 512..1535 of sab
    */
   static fromPtr(
     fd: number,
@@ -217,7 +258,16 @@ export class AioCb implements Disposable {
     return new AioCb('ptr', fd, offset, region(arrayBuffer, byteOffset, length), prio, sigevNotify, opcode);
   }
 
-  /** As {@link AioCb.fromPtr}, read and write. */
+  /**
+   * As {@link AioCb.fromPtr}, read and write.
+   * @param prio @default 0
+   * @param sigevNotify @default SigevThread
+   * @param opcode @default LioOpcode.LIO_NOP
+   * @throws {RangeError | TypeError} as {@link AioCb.fromPtr}
+   * @example
+   * const ab = new ArrayBuffer(8192);
+   * await AioCb.fromMutPtr(fd, 0, ab, 4096, 4096).read();
+   */
   static fromMutPtr(
     fd: number,
     offset: number | bigint,
@@ -266,6 +316,8 @@ export class AioCb implements Disposable {
    * `aio_read`: read `nbytes` at `offset` into the buffer.
    * @returns bytes read (0 at end of file)
    * @throws rejects with {@link AioError}, {@link AbortError}, or TypeError for a write-only block
+   * @example
+   * const n = await AioCb.fromMutSlice(fd, 0, buf).read({ signal: AbortSignal.timeout(1000) });
    */
   async read(options?: AioOptions): Promise<number> {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('read', this);
@@ -282,6 +334,9 @@ export class AioCb implements Disposable {
   /**
    * `aio_write`: write the buffer at `offset` (at the end for `O_APPEND`).
    * @returns bytes written
+   * @throws rejects with {@link AioError} (`EBADF`, `ENOSPC`, ...), {@link AbortError}, or TypeError for a `fromFd` block
+   * @example
+   * await AioCb.fromSlice(fd, 0, Buffer.from('hello')).write();
    */
   async write(options?: AioOptions): Promise<number> {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('write', this);
@@ -296,6 +351,9 @@ export class AioCb implements Disposable {
   /**
    * `aio_fsync`: flush the descriptor's data (`O_DSYNC`) or data and metadata (`O_SYNC`).
    * @returns 0
+   * @throws rejects with {@link AioError} (`EBADF`, `EINVAL`), RangeError for an unknown mode
+   * @example
+   * await AioCb.fromFd(fd).fsync(AioFsyncMode.O_SYNC);
    */
   async fsync(mode: AioFsyncMode, options?: AioOptions): Promise<number> {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('fsync', this);
@@ -314,6 +372,9 @@ export class AioCb implements Disposable {
   /**
    * `aio_error`: 0 once completed successfully, `EINPROGRESS` while running,
    * otherwise the errno (`ECANCELED` for a cancelled operation).
+   * @throws {TypeError} when called on something that is not an AioCb
+   * @example
+   * while (cb.error() === os.constants.errno.EINPROGRESS) await aioSuspend([cb]);
    */
   error(): number {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('error', this);
@@ -325,6 +386,9 @@ export class AioCb implements Disposable {
    * `aio_return`: the result of the completed operation, once.
    * @throws {AioError} `EINPROGRESS` while running, the operation's error when
    *   it failed (`ECANCELED` when cancelled), `EINVAL` on a second call
+   * @example
+   * await cb.read();
+   * const n = cb.aioReturn();
    */
   aioReturn(): number {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('aioReturn', this);
@@ -338,6 +402,8 @@ export class AioCb implements Disposable {
    * `aio_cancel` for this block. A cancelled operation's promise rejects
    * with `ECANCELED`; a running one cannot be cancelled and completes.
    * @throws {AioError} `EBADF` for a bad descriptor
+   * @example
+   * if (cb.cancel() === AioCancelStat.AioCanceled) console.log('never ran');
    */
   cancel(): AioCancelStat {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('cancel', this);
@@ -350,6 +416,9 @@ export class AioCb implements Disposable {
   /**
    * Changes the notification for the next submission.
    * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   * @throws {TypeError | RangeError} for a bad notification
+   * @example
+   * cb.setSigevNotify(SigevSignal('SIGUSR2'));
    */
   setSigevNotify(sigevNotify: SigevNotify): void {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('setSigevNotify', this);
@@ -362,6 +431,9 @@ export class AioCb implements Disposable {
   /**
    * Removes the buffer from the block and returns it (`undefined` if none).
    * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   * @example
+   * await cb.write();
+   * const buf = cb.buffer();
    */
   buffer(): ArrayBufferView | undefined {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('buffer', this);
@@ -372,13 +444,23 @@ export class AioCb implements Disposable {
     return b;
   }
 
-  /** For a {@link AioCb.fromBoxedSlice} block, removes and returns its buffer; otherwise `undefined`. */
+  /**
+   * For a {@link AioCb.fromBoxedSlice} block, removes and returns its buffer; otherwise `undefined`.
+   * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   * @example
+   * const buf = cb.boxedSlice();
+   */
   boxedSlice(): ArrayBufferView | undefined {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('boxedSlice', this);
     return this.#kind === 'boxedSlice' ? this.buffer() : undefined;
   }
 
-  /** For a {@link AioCb.fromBoxedMutSlice} block, removes and returns its buffer; otherwise `undefined`. */
+  /**
+   * For a {@link AioCb.fromBoxedMutSlice} block, removes and returns its buffer; otherwise `undefined`.
+   * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` while in progress
+   * @example
+   * const buf = cb.boxedMutSlice();
+   */
   boxedMutSlice(): ArrayBufferView | undefined {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('boxedMutSlice', this);
     return this.#kind === 'boxedMutSlice' ? this.buffer() : undefined;
@@ -386,7 +468,13 @@ export class AioCb implements Disposable {
 
   /**
    * Drops the block: an operation in flight is cancelled when still queued
-   * and otherwise completes; memory is released after completion.
+   * and otherwise completes; memory is released after completion. Later
+   * submissions reject with `ERR_AIO_DISPOSED`. Never throws.
+   * @example
+   * {
+   *   using cb = AioCb.fromMutSlice(fd, 0, buf);
+   *   await cb.read();
+   * } // disposed here
    */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
