@@ -126,7 +126,7 @@ AioCbWrap::~AioCbWrap() {
     // engine free it when it completes. After teardown nothing will, so it
     // stays allocated.
     if (r->engine->stopped() || !r->engine->EnsureReaper()) return;
-    aio_cancel(r->cb.aio_fildes, &r->cb);
+    r->engine->Cancel(r);
     r->engine->Watch(r, false);
   }
   r->Unref();
@@ -227,15 +227,9 @@ Napi::Value AioCbWrap::Take(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), v);
 }
 
-// aio_cancel(fd, this): an AIO_* status, or -errno.
+// aio_cancel(fd, this) through Engine::Cancel: an AIO_* status, or -errno.
 Napi::Value AioCbWrap::Cancel(const Napi::CallbackInfo& info) {
-  Request* r = req_;
-  r->engine->Flush();
-  int rc = aio_cancel(r->cb.aio_fildes, &r->cb);
-  if (rc < 0) return Napi::Number::New(info.Env(), -errno);
-  // A cancelled request completes at once; make the reaper look now.
-  if (rc == AIO_CANCELED && r->notify == Notify::kThread) r->engine->Kick();
-  return Napi::Number::New(info.Env(), rc);
+  return Napi::Number::New(info.Env(), req_->engine->Cancel(req_));
 }
 
 Napi::Value AioCbWrap::State(const Napi::CallbackInfo& info) {

@@ -102,6 +102,7 @@ void Engine::Release() {
 }
 
 void Engine::AddLive(Request* req) {
+  req->order = ++next_order_;
   req->live_prev = nullptr;
   req->live_next = live_head_;
   if (live_head_ != nullptr) live_head_->live_prev = req;
@@ -116,6 +117,25 @@ void Engine::RemoveLive(Request* req) {
   }
   if (req->live_next != nullptr) req->live_next->live_prev = req->live_prev;
   req->live_prev = req->live_next = nullptr;
+}
+
+int Engine::Cancel(Request* req) {
+  Flush();
+  if (req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS) {
+    bool behind_another = false;
+    for (Request* x = live_head_; x != nullptr; x = x->live_next) {
+      if (x != req && x->cb.aio_fildes == req->cb.aio_fildes && x->order < req->order &&
+          aio_error(&x->cb) == EINPROGRESS) {
+        behind_another = true;
+        break;
+      }
+    }
+    if (!behind_another) return AIO_NOTCANCELED;
+  }
+  int rc = aio_cancel(req->cb.aio_fildes, &req->cb);
+  // A cancelled request completes at once; make the reaper look now.
+  if (rc == AIO_CANCELED && req->notify == Notify::kThread) Kick();
+  return rc < 0 ? -errno : rc;
 }
 
 // Caller holds mu_ (JavaScript thread). An idle reaper (nothing to watch)

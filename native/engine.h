@@ -97,6 +97,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void AddLive(Request* req);
   void RemoveLive(Request* req);
 
+  // JavaScript thread. aio_cancel() for one request, minding a glibc defect:
+  // cancelling the request at the head of a descriptor's queue while it
+  // waits for a worker (rt/aio_misc.c __aio_remove_request marks the next
+  // one runnable but never puts it on the run list) strands every request
+  // queued behind it, forever. Such a head is the oldest request of its
+  // descriptor still in progress, so that one is never cancelled here: it
+  // runs and settles with its real result (AIO_NOTCANCELED).
+  int Cancel(Request* req);
+
   // Env cleanup hook: cancels what can be cancelled, waits (bounded) for the
   // rest, stops the reaper and the thread-safe function.
   void Shutdown();
@@ -154,6 +163,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool tsfn_refd_ = false;
   bool stopped_ = false;
   Request* live_head_ = nullptr;
+  uint64_t next_order_ = 0;
   std::vector<Item> draining_;
   std::vector<Request*> deferred_;
   std::vector<struct aiocb*> flush_list_;

@@ -54,6 +54,8 @@ struct Request {
   napi_ref buffer_ref = nullptr;
   napi_env env = nullptr;
 
+  // Position in this environment's submission order (AddLive).
+  uint64_t order = 0;
   // Intrusive list of submissions in flight in this environment (teardown
   // walks it to cancel and wait).
   Request* live_prev = nullptr;

@@ -418,3 +418,55 @@ describe('AbortSignal', () => {
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 });
+
+describe('the head of a descriptor queue waiting for a libc worker', () => {
+  // glibc defect: aio_cancel() of a descriptor's first request while it waits
+  // for a worker strands every request queued behind it (they never run).
+  // The library never cancels a descriptor's oldest request in progress.
+  // With one libc worker held by a FIFO read, the next descriptor's first
+  // request is exactly such a head. aioInit must come first, so: a child.
+  it.each([
+    ['cancel()', 'cb'],
+    ['an AbortSignal', 'signal'],
+  ])('through %s: not cancelled, and the requests behind it still run', (_name, how) => {
+    const dir = tempDir();
+    const fifoPath = `${dir}/fifo`;
+    spawnSync('mkfifo', [fifoPath]);
+    const dataPath = `${dir}/data`;
+    fs.writeFileSync(dataPath, 'abcdefgh');
+    const script = `
+      import fs from 'node:fs';
+      const m = await import(${JSON.stringify(distEntryUrl())});
+      m.aioInit({ threads: 1, num: 8 });
+      const fifo = fs.openSync(${JSON.stringify(fifoPath)}, 'r+');
+      const fd = fs.openSync(${JSON.stringify(dataPath)}, 'r');
+      const hold = m.AioCb.fromMutSlice(fifo, 0, Buffer.alloc(1)).read();
+      // Let the only worker block on the FIFO.
+      await new Promise((r) => setTimeout(r, 50));
+      const a = Buffer.alloc(4), b = Buffer.alloc(4);
+      const ac = new AbortController();
+      const first = m.AioCb.fromMutSlice(fd, 0, a);
+      const pa = first.read(${how === 'signal' ? '{ signal: ac.signal }' : ''});
+      const pb = m.AioCb.fromMutSlice(fd, 4, b).read();
+      await new Promise((r) => setImmediate(r));
+      const stat = ${how === 'signal' ? '(ac.abort(new Error("stop")), "aborted")' : 'first.cancel()'};
+      fs.writeSync(fifo, 'x');
+      const timeout = setTimeout(() => { console.log(JSON.stringify({ stranded: true })); process.exit(3); }, 5000);
+      const [ra, rb] = await Promise.allSettled([pa, pb]);
+      clearTimeout(timeout);
+      await hold;
+      console.log(JSON.stringify({ stat, ra: ra.status === 'fulfilled' ? ra.value : String(ra.reason), rb: rb.value, a: a.toString(), b: b.toString() }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out).toEqual({
+      stat: how === 'signal' ? 'aborted' : AioCancelStat.AioNotCanceled,
+      ra: 4,
+      rb: 4,
+      a: 'abcd',
+      b: 'efgh',
+    });
+  });
+});
