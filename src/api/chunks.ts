@@ -12,7 +12,11 @@ import {
 } from '../core/validate.js';
 import type { AioFile } from './file.js';
 
-/** Options of {@link AioFile.readChunks}. */
+/**
+ * Options of {@link AioFile.readChunks}.
+ * @example
+ * for await (const chunk of file.readChunks({ chunkSize: 1 << 20, depth: 8, start: 4096 })) use(chunk);
+ */
 export interface ReadChunksOptions {
   /** Bytes per read; the last chunk may be shorter. @default 65536 */
   readonly chunkSize?: number;
@@ -26,7 +30,11 @@ export interface ReadChunksOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Options of {@link AioFile.writeChunks}. */
+/**
+ * Options of {@link AioFile.writeChunks}.
+ * @example
+ * const n = await file.writeChunks(source, { position: 0, depth: 8 });
+ */
 export interface WriteChunksOptions {
   /** Where the first chunk goes. @default 0 */
   readonly position?: number;

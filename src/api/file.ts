@@ -20,7 +20,11 @@ import {
 } from '../core/validate.js';
 import { type ReadChunksOptions, readChunks, type WriteChunksOptions, writeChunks } from './chunks.js';
 
-/** Options of {@link open} and {@link AioFile.fromFd}. */
+/**
+ * Options of {@link open}.
+ * @example
+ * const file = await open('/data/db.bin', 'r+', 0o644, { concurrency: 128, direct: true });
+ */
 export interface AioFileOptions {
   /** Most operations in flight on this file; the rest wait in a queue. @default 64 */
   readonly concurrency?: number;
@@ -38,7 +42,11 @@ export interface AioFileOptions {
   readonly fanout?: number;
 }
 
-/** Options of {@link AioFile.fromFd}. */
+/**
+ * Options of {@link AioFile.fromFd}.
+ * @example
+ * const file = AioFile.fromFd(fd, { autoClose: true, concurrency: 16 });
+ */
 export interface FromFdOptions {
   /** Close the descriptor when the file is closed. @default false */
   readonly autoClose?: boolean;
@@ -48,7 +56,11 @@ export interface FromFdOptions {
   readonly fanout?: number;
 }
 
-/** Options of one read or write. */
+/**
+ * Options of one read or write.
+ * @example
+ * await file.read(buf, 0, { signal: AbortSignal.timeout(500), priority: 1 });
+ */
 export interface OperationOptions {
   /** Cancels the operation; see the README's cancellation phases. */
   readonly signal?: AbortSignal | undefined;
@@ -56,7 +68,11 @@ export interface OperationOptions {
   readonly priority?: number;
 }
 
-/** One entry of {@link AioFile.batch}. */
+/**
+ * One entry of {@link AioFile.batch}.
+ * @example
+ * const ops: BatchOp[] = [{ op: 'read', buffer: Buffer.alloc(512), position: 0 }, { op: 'nop' }];
+ */
 export type BatchOp =
   | {
       /** Read `buffer.byteLength` bytes at `position` into `buffer` (`LIO_READ`). */

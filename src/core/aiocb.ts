@@ -19,7 +19,11 @@ import {
   validateView,
 } from './validate.js';
 
-/** Options of a single submission. */
+/**
+ * Options of a single submission.
+ * @example
+ * await cb.read({ signal: controller.signal });
+ */
 export interface AioOptions {
   /** Cancels the operation: before submission it never starts; in flight `aio_cancel` is tried. */
   readonly signal?: AbortSignal | undefined;

@@ -1,7 +1,11 @@
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
-/** System calls an {@link AioError} can name. */
+/**
+ * System calls an {@link AioError} can name.
+ * @example
+ * if (err instanceof AioError && err.syscall === 'aio_write') retry();
+ */
 export type AioSyscall =
   | 'aio_read'
   | 'aio_write'

@@ -177,7 +177,11 @@ export function aioCancelAll(fd: number): AioCancelStat {
   return st as AioCancelStat;
 }
 
-/** glibc AIO tunables (`aio_init`). */
+/**
+ * glibc AIO tunables (`aio_init`).
+ * @example
+ * aioInit({ threads: 64, num: 256, idleTime: 5 });
+ */
 export interface AioInitOptions {
   /** Most worker threads. @default 20 */
   readonly threads?: number;

@@ -1,7 +1,12 @@
 import { constants as osConstants } from 'node:os';
 import { constants as c } from './binding.js';
 
-/** How completion is announced; see the README's notification table. */
+/**
+ * How completion is announced (see the README): {@link SigevThread} (default),
+ * {@link SigevNone} or {@link SigevSignal}.
+ * @example
+ * const cb = AioCb.fromMutSlice(fd, 0, buf, 0, SigevNone);
+ */
 export type SigevNotify =
   | {
       /** `SIGEV_NONE`: see {@link SigevNone}. */
