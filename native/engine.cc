@@ -119,18 +119,23 @@ void Engine::RemoveLive(Request* req) {
   req->live_prev = req->live_next = nullptr;
 }
 
+bool Engine::SurelyQueued(const Request* req) const {
+  // Some older request of ours on the descriptor, at least as urgent, is
+  // still in progress: glibc keeps it ahead of req, so req is not the head.
+  for (const Request* x = live_head_; x != nullptr; x = x->live_next) {
+    if (x != req && x->cb.aio_fildes == req->cb.aio_fildes && x->order < req->order &&
+        x->prio <= req->prio && aio_error(&x->cb) == EINPROGRESS) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int Engine::Cancel(Request* req) {
   Flush();
-  if (req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS) {
-    bool behind_another = false;
-    for (Request* x = live_head_; x != nullptr; x = x->live_next) {
-      if (x != req && x->cb.aio_fildes == req->cb.aio_fildes && x->order < req->order &&
-          aio_error(&x->cb) == EINPROGRESS) {
-        behind_another = true;
-        break;
-      }
-    }
-    if (!behind_another) return AIO_NOTCANCELED;
+  if (req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS &&
+      !SurelyQueued(req)) {
+    return AIO_NOTCANCELED;
   }
   int rc = aio_cancel(req->cb.aio_fildes, &req->cb);
   // A cancelled request completes at once; make the reaper look now.
@@ -483,10 +488,13 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
 void Engine::Shutdown() {
   if (stopped_) return;
   Flush();
-  // 1. Cancel everything this environment has in flight. Only queued
-  //    requests can be cancelled; running ones finish on their own.
+  // 1. Cancel what this environment has queued. Running requests, and any
+  //    that may be a descriptor's head (see Cancel()), finish on their own;
+  //    another environment's requests may wait behind ours on a shared fd.
+  //    Newest first, so each one still sees the older ones that keep it
+  //    safely queued.
   for (Request* r = live_head_; r != nullptr; r = r->live_next) {
-    aio_cancel(r->cb.aio_fildes, &r->cb);
+    if (aio_error(&r->cb) == EINPROGRESS && SurelyQueued(r)) aio_cancel(r->cb.aio_fildes, &r->cb);
   }
   // 2. Wait, bounded, for what is still running.
   auto deadline = std::chrono::steady_clock::now() + kTeardownWait;
@@ -498,6 +506,14 @@ void Engine::Shutdown() {
     }
     if (list.empty() || std::chrono::steady_clock::now() >= deadline) break;
     SleepOn(list, std::chrono::milliseconds(50));
+  }
+  // 2b. What is still in progress will run after this environment and its
+  //     buffers are gone. A queued request made zero-length moves no bytes
+  //     when it finally runs (cancelling it could strand other environments'
+  //     requests behind it, see Cancel()); one already inside its system call
+  //     keeps the pointers it has (a read on a pipe nobody writes).
+  for (Request* r = live_head_; r != nullptr; r = r->live_next) {
+    if (aio_error(&r->cb) == EINPROGRESS) __atomic_store_n(&r->cb.aio_nbytes, 0, __ATOMIC_SEQ_CST);
   }
   // 3. Stop the reaper. It releases its sentinel on the way out; sleeps are
   //    bounded, so the join is too.

@@ -101,9 +101,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // cancelling the request at the head of a descriptor's queue while it
   // waits for a worker (rt/aio_misc.c __aio_remove_request marks the next
   // one runnable but never puts it on the run list) strands every request
-  // queued behind it, forever. Such a head is the oldest request of its
-  // descriptor still in progress, so that one is never cancelled here: it
-  // runs and settles with its real result (AIO_NOTCANCELED).
+  // queued behind it, forever. A request can be that head unless an older
+  // request of the same descriptor, at least as urgent, is still in progress
+  // (glibc keeps that one ahead of it); otherwise it is not cancelled here:
+  // it runs and settles with its real result (AIO_NOTCANCELED).
   int Cancel(Request* req);
 
   // Env cleanup hook: cancels what can be cancelled, waits (bounded) for the
@@ -134,6 +135,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   using Tsfn = Napi::TypedThreadSafeFunction<Engine, void, CallJs>;
 
   void Run();
+  bool SurelyQueued(const Request* req) const;
   void WakeLocked(const Request* req, bool force);
   void ReleaseSentinel(bool& armed);
   void Hold();

@@ -14,7 +14,8 @@ describe('alignedBuffer memory', () => {
     const read = AioCb.fromMutSlice(fifo.fd, 0, buf).read();
     await waitUntilReading(fifo.fd);
     // External (native) memory cannot be detached: the clone gets a copy.
-    const copy = structuredClone(buf.buffer, { transfer: [buf.buffer] });
+    const ab = buf.buffer as ArrayBuffer;
+    const copy = structuredClone(ab, { transfer: [ab] });
     expect(copy.byteLength).toBe(4096);
     expect(buf.buffer.byteLength).toBe(4096);
     fs.writeSync(fifo.fd, Buffer.alloc(4096, 0x5a));
