@@ -537,6 +537,10 @@ void Engine::Shutdown() {
     rest.insert(rest.end(), completed_.begin(), completed_.end());
     completed_.clear();
   }
+  // A delivery cut short by the teardown (JavaScript could no longer run)
+  // leaves its batch here.
+  rest.insert(rest.end(), draining_.begin(), draining_.end());
+  draining_.clear();
   for (const Item& it : rest) {
     if (it.req != nullptr) {
       if (aio_error(&it.req->cb) != EINPROGRESS) it.req->Unref();

@@ -1,6 +1,7 @@
 // Sequential streaming over AioFile.read/write with a fixed number of
 // operations in flight.
 
+import { setMaxListeners } from 'node:events';
 import { AbortError, AioError } from '../core/errors.js';
 import {
   describe,
@@ -59,6 +60,8 @@ export async function* readChunks(file: AioFile, options?: ReadChunksOptions): A
 
   // Our own controller cancels the reads in flight when the consumer stops.
   const stop = new AbortController();
+  // Every read in flight listens to it; depth may exceed Node's default of 10.
+  setMaxListeners(0, stop.signal);
   const forward = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
   const inflight: { read: Promise<number>; buf: Buffer }[] = [];

@@ -327,6 +327,29 @@ describe('notification settings are validated before submission', () => {
   });
 });
 
+describe('listener hygiene', () => {
+  // readChunks() cancels its reads through an AbortController of its own;
+  // every read in flight listens to it, so a depth above Node's default of
+  // 10 listeners prints a MaxListenersExceededWarning the caller cannot
+  // prevent (the controller is internal). AioFile's own close controller
+  // raises the limit with setMaxListeners; readChunks' does not.
+  it('readChunks with depth 32 prints no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    onCleanup(() => process.off('warning', onWarning));
+    const contents = pattern(5, 256 * 1024);
+    const { path: p } = tempFile(contents);
+    const file = await open(p, 'r');
+    const chunks: Buffer[] = [];
+    for await (const c of file.readChunks({ chunkSize: 1024, depth: 32 })) chunks.push(Buffer.from(c));
+    await file.close();
+    expect(Buffer.concat(chunks)).toEqual(contents);
+    await sleep(20); // warnings are emitted on a later tick
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+  });
+});
+
 describe('cancellation storm', () => {
   const COUNT = 10_000;
   const BLOCK = 1024;

@@ -2,8 +2,11 @@
 # Runs test/valgrind/smoke.mjs (a few thousand operations of each kind
 # through dist/) under valgrind's memcheck: any invalid read or write, use of
 # uninitialised memory in the addon, or definite leak fails the run.
-# node.supp hides V8's own noise (its conservative stack scan). Takes a few
-# minutes: valgrind runs Node about 50 times slower.
+# node.supp hides V8's own noise (its conservative stack scan).
+# --fair-sched=yes: without it valgrind can starve the reaper thread for
+# seconds at a time (the aio_suspend section then takes minutes).
+# About 75 s on 2 cores (valgrind runs Node 50 times slower or so).
+# SMOKE_ONLY=cb,file,... runs some sections only (see smoke.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
