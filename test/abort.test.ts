@@ -11,49 +11,17 @@ import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { AbortError, AioCb, AioError, AioFile, open } from '../src/index.js';
-import { blockingFifo, tempFile } from './helpers.js';
+import { AbortError, AioError, AioFile, open } from '../src/index.js';
+import { blockingFifo, glibcCaughtUp, rejection, tempFile, track } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
 const { EBADF, ECANCELED } = osConstants.errno;
-
-/** Settles to the error a promise rejects with; fails the test if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
-  return r.e as Error;
-}
 
 function expectAbortError(err: unknown, reason: unknown): void {
   expect(err).toBeInstanceOf(AbortError);
   expect(err).toBeInstanceOf(Error);
   expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   expect((err as Error).cause).toBe(reason);
-}
-
-/** Tracks whether a promise has settled yet. */
-function track(p: Promise<unknown>): { settled: boolean } {
-  const t = { settled: false };
-  p.then(
-    () => (t.settled = true),
-    () => (t.settled = true),
-  );
-  return t;
-}
-
-/**
- * Returns once glibc has given a worker thread every request submitted
- * before the call: glibc's run list is ordered by priority, then FIFO, so a
- * later read on another descriptor completes only after those ahead of it
- * were taken. A taken request is running and aio_cancel cannot cancel it.
- */
-async function glibcCaughtUp(): Promise<void> {
-  const { fd } = tempFile('x');
-  await AioCb.fromMutSlice(fd, 0, Buffer.alloc(1)).read();
-  await sleep(10);
 }
 
 describe('file.read cancellation phases', () => {

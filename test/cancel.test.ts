@@ -19,20 +19,10 @@ import {
   type SigevNotify,
   SigevThread,
 } from '../src/index.js';
-import { blockingFifo, distEntryUrl, tempDir, tempFile, waitUntilReading } from './helpers.js';
+import { blockingFifo, distEntryUrl, rejection, tempDir, tempFile, waitUntilReading } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
 const { EBADF, ECANCELED, EINPROGRESS } = osConstants.errno;
-
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
-  return r.e;
-}
 
 function expectCanceled(err: unknown, syscall = 'aio_read'): void {
   expect(err).toBeInstanceOf(AioError);

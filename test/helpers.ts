@@ -149,3 +149,36 @@ export function distEntryUrl(): string {
   }
   return pathToFileURL(entry).href;
 }
+
+/** Tracks whether a promise has settled yet. */
+export function track(p: Promise<unknown>): { settled: boolean } {
+  const t = { settled: false };
+  p.then(
+    () => (t.settled = true),
+    () => (t.settled = true),
+  );
+  return t;
+}
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  const r = await p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
+  return r.e as Error;
+}
+
+/**
+ * Returns once glibc has given a worker thread every request submitted
+ * before the call: glibc's run list is ordered by priority, then FIFO, so a
+ * later read on another descriptor completes only after those ahead of it
+ * were taken. A taken request is running and aio_cancel cannot cancel it.
+ */
+export async function glibcCaughtUp(): Promise<void> {
+  const { fd } = tempFile('x');
+  const { AioCb } = await import('../src/index.js');
+  await AioCb.fromMutSlice(fd, 0, Buffer.alloc(1)).read();
+  await new Promise((r) => setTimeout(r, 10));
+}

@@ -17,31 +17,9 @@ import {
   SigevNone,
   SigevThread,
 } from '../src/index.js';
-import { blockingFifo, tempDir, tempFile } from './helpers.js';
+import { blockingFifo, glibcCaughtUp, tempDir, tempFile, track } from './helpers.js';
 
 const MiB = 1 << 20;
-
-/** Tracks whether a promise has settled yet. */
-function track(p: Promise<unknown>): { settled: boolean } {
-  const t = { settled: false };
-  p.then(
-    () => (t.settled = true),
-    () => (t.settled = true),
-  );
-  return t;
-}
-
-/**
- * Returns once glibc has given a worker thread every request submitted
- * before the call: glibc's run list is ordered by priority, then FIFO, so a
- * later read on another descriptor completes only after those ahead of it
- * were taken. A taken request is running and aio_cancel cannot cancel it.
- */
-async function glibcCaughtUp(): Promise<void> {
-  const { fd } = tempFile('x');
-  await AioCb.fromMutSlice(fd, 0, Buffer.alloc(1)).read();
-  await sleep(10);
-}
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
   const out: Buffer[] = [];

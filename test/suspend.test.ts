@@ -4,7 +4,7 @@
 import { constants as osConstants } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AioCb, AioError, aioSuspend, LioOpcode, SigevNone, SigevSignal, SigevThread } from '../src/index.js';
-import { blockingFifo, tempFile, waitUntilReading } from './helpers.js';
+import { blockingFifo, rejection, tempFile, track, waitUntilReading } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
 const { EINPROGRESS } = osConstants.errno;
@@ -17,26 +17,6 @@ beforeAll(() => {
 afterAll(() => {
   process.off('SIGUSR2', ignore);
 });
-
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
-  return r.e;
-}
-
-/** Tracks whether a promise has settled yet. */
-function track(p: Promise<unknown>): { settled: boolean } {
-  const t = { settled: false };
-  p.then(
-    () => (t.settled = true),
-    () => (t.settled = true),
-  );
-  return t;
-}
 
 describe('resolves at once', () => {
   it('for an empty list and a list holding only null', async () => {

@@ -17,7 +17,7 @@ import {
   SigevSignal,
   SigevThread,
 } from '../src/index.js';
-import { tempFile } from './helpers.js';
+import { rejection, tempFile } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
 type ErrorClass = typeof TypeError | typeof RangeError;
@@ -31,16 +31,6 @@ function thrown(fn: () => unknown): Error {
     return e as Error;
   }
   throw new Error('expected a throw');
-}
-
-/** The error a promise rejects with; fails the test if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
-  return r.e as Error;
 }
 
 function expectError(err: Error, cls: ErrorClass, names: RegExp): void {
