@@ -153,6 +153,8 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, errno);
   r->seq++;
   r->returned = false;
+  r->op = op;
+  r->fsync_mode = fsync_mode;
   r->ArmSigevent();
   if (defer) {
     r->cb.aio_lio_opcode = op == OpKind::kRead ? LIO_READ : LIO_WRITE;

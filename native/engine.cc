@@ -133,14 +133,62 @@ bool Engine::SurelyQueued(const Request* req) const {
 
 int Engine::Cancel(Request* req) {
   Flush();
-  if (req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS &&
-      !SurelyQueued(req)) {
-    return AIO_NOTCANCELED;
-  }
+  bool checked = req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS;
+  if (checked && !SurelyQueued(req)) return AIO_NOTCANCELED;
   int rc = aio_cancel(req->cb.aio_fildes, &req->cb);
+  if (rc < 0) return -errno;
+  // The older request that made req look safely queued may have finished
+  // just before glibc took our cancel; if none is in progress now, req may
+  // have been the head, and what queued behind it may be stranded.
+  if (rc == AIO_CANCELED && checked && !SurelyQueued(req)) RequeueAfter(req);
   // A cancelled request completes at once; make the reaper look now.
   if (rc == AIO_CANCELED && req->notify == Notify::kThread) Kick();
-  return rc < 0 ? -errno : rc;
+  return rc;
+}
+
+void Engine::RequeueAfter(const Request* req) {
+  std::vector<Request*> behind;
+  for (Request* x = live_head_; x != nullptr; x = x->live_next) {
+    if (x->cb.aio_fildes == req->cb.aio_fildes && x->order > req->order &&
+        x->state == Request::State::kInProgress && aio_error(&x->cb) == EINPROGRESS) {
+      behind.push_back(x);
+    }
+  }
+  std::sort(behind.begin(), behind.end(),
+            [](const Request* a, const Request* b) { return a->order < b->order; });
+  for (Request* x : behind) {
+    int rc = aio_cancel(x->cb.aio_fildes, &x->cb);
+    // Running: glibc's worker has the descriptor's queue again; stop.
+    if (rc == AIO_NOTCANCELED) return;
+    if (rc != AIO_CANCELED) continue;
+    // A new seq makes the reaper's view of the cancelled submission stale;
+    // the same operation goes in again at the back of the descriptor's queue.
+    x->seq++;
+    x->order = ++next_order_;
+    x->ArmSigevent();
+    int sub;
+    switch (x->op) {
+      case OpKind::kRead:
+        sub = aio_read(&x->cb);
+        break;
+      case OpKind::kWrite:
+        sub = aio_write(&x->cb);
+        break;
+      default:
+        sub = aio_fsync(x->fsync_mode, &x->cb);
+        break;
+    }
+#ifdef __GLIBC__
+    if (sub != 0) {
+      // Completed with the submission's error, seen like any completion.
+      x->cb.__error_code = errno;
+      x->cb.__return_value = -1;
+    }
+#else
+    (void)sub;
+#endif
+    if (x->notify == Notify::kThread) Watch(x);
+  }
 }
 
 // Caller holds mu_ (JavaScript thread). An idle reaper (nothing to watch)

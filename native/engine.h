@@ -105,6 +105,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // request of the same descriptor, at least as urgent, is still in progress
   // (glibc keeps that one ahead of it); otherwise it is not cancelled here:
   // it runs and settles with its real result (AIO_NOTCANCELED).
+  // The older request may finish between that check and aio_cancel(); when
+  // none is still in progress afterwards, the requests of ours behind the
+  // cancelled one are cancelled and submitted again, in order, in case
+  // glibc stranded them.
   int Cancel(Request* req);
 
   // Env cleanup hook: cancels what can be cancelled, waits (bounded) for the
@@ -136,6 +140,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void Run();
   bool SurelyQueued(const Request* req) const;
+  void RequeueAfter(const Request* req);
   void WakeLocked(const Request* req, bool force);
   void ReleaseSentinel(bool& armed);
   void Hold();

@@ -104,6 +104,7 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
       r->returned = false;
       r->ArmSigevent();
       r->cb.aio_lio_opcode = r->lio_opcode;
+      r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
 #ifdef __GLIBC__
       r->cb.__error_code = kNotEnqueued;
 #endif

@@ -42,6 +42,9 @@ struct Request {
   int lio_opcode = LIO_NOP;
   // aio_reqprio as given: glibc's aio_fsync() overwrites the field.
   int prio = 0;
+  // The current submission, so the engine can issue it again (Requeue()).
+  OpKind op = OpKind::kRead;
+  int fsync_mode = 0;
   Notify notify = Notify::kThread;
   int signo = 0;
   int sigval = 0;
