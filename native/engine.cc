@@ -542,7 +542,7 @@ void Engine::Shutdown() {
   //    Newest first, so each one still sees the older ones that keep it
   //    safely queued.
   for (Request* r = live_head_; r != nullptr; r = r->live_next) {
-    if (aio_error(&r->cb) == EINPROGRESS && SurelyQueued(r)) aio_cancel(r->cb.aio_fildes, &r->cb);
+    if (aio_error(&r->cb) == EINPROGRESS) Cancel(r);
   }
   // 2. Wait, bounded, for what is still running.
   auto deadline = std::chrono::steady_clock::now() + kTeardownWait;
