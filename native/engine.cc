@@ -156,11 +156,17 @@ void Engine::RequeueAfter(const Request* req) {
   }
   std::sort(behind.begin(), behind.end(),
             [](const Request* a, const Request* b) { return a->order < b->order; });
+  // First take every one of them out of glibc's queue, then submit them
+  // again: a request submitted while the stranded chain still holds others
+  // would be appended to that chain and stranded with it.
+  std::vector<Request*> again;
   for (Request* x : behind) {
     int rc = aio_cancel(x->cb.aio_fildes, &x->cb);
-    // Running: glibc's worker has the descriptor's queue again; stop.
-    if (rc == AIO_NOTCANCELED) return;
-    if (rc != AIO_CANCELED) continue;
+    // Running: glibc's worker has the descriptor's queue again.
+    if (rc == AIO_NOTCANCELED) break;
+    if (rc == AIO_CANCELED) again.push_back(x);
+  }
+  for (Request* x : again) {
     // A new seq makes the reaper's view of the cancelled submission stale;
     // the same operation goes in again at the back of the descriptor's queue.
     x->seq++;

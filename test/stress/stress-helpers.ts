@@ -7,15 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AioCb } from '../../src/index.js';
 import { onCleanup, tempDir } from '../helpers.js';
 
-/** Settles to the error a promise rejects with; fails the test if it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<Error> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${String(r.v)}`);
-  return r.e as Error;
-}
+export { rejection } from '../helpers.js';
 
 /** Rejects if `p` has not settled within `ms` (a hang becomes a failure). */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
