@@ -171,6 +171,9 @@ function abortError(signal: AbortSignal): AbortError {
 
 const kCloseReason = Symbol('posix-aio.closing');
 
+// Set by AioFile's static block: open() builds files that own their descriptor.
+let openFile: (fds: number[], path: string, limit: number) => AioFile;
+
 /**
  * A file opened for POSIX AIO. Mirrors `fs.promises.FileHandle` where the
  * concepts match: `read`, `write`, `sync`, `datasync`, `stat`, `close`,
@@ -210,9 +213,8 @@ export class AioFile implements AsyncDisposable {
     this.#limit = limit;
   }
 
-  /** @internal used by {@link open} */
-  static _open(fds: number[], path: string, limit: number): AioFile {
-    return new AioFile(fds, path, true, limit);
+  static {
+    openFile = (fds, path, limit) => new AioFile(fds, path, true, limit);
   }
 
   /**
@@ -642,5 +644,5 @@ export async function open(
     fs.closeSync(fd);
     throw e;
   }
-  return AioFile._open(fds, typeof p === 'string' ? p : p.pathname, limit);
+  return openFile(fds, typeof p === 'string' ? p : p.pathname, limit);
 }
