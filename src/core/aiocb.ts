@@ -42,7 +42,6 @@ export interface AioCbInternals {
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
   resubmit(cb: AioCb): number;
-  isThread(cb: AioCb): boolean;
   /** The opcode the block was made with (libc overwrites aio_lio_opcode). */
   opcode(cb: AioCb): LioOpcode;
   /**
@@ -631,7 +630,6 @@ export class AioCb implements Disposable {
         scheduleFlush();
         return 0;
       },
-      isThread: (cb) => cb.#sigev.kind === 'thread',
       opcode: (cb) => cb.#opcode,
       retarget(cb, fd, offset, buf, prio) {
         if (cb.#resolve !== undefined || cb.#disposed || cb.#kind !== 'mutSlice') return false;
