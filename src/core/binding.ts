@@ -35,6 +35,7 @@ export interface NativeConstants {
   readonly O_DIRECT?: number;
   readonly EINPROGRESS: number;
   readonly ECANCELED: number;
+  readonly SIGRTMIN: number;
   readonly SIGRTMAX: number;
   readonly AIO_PRIO_DELTA_MAX: number;
   readonly AIO_LISTIO_MAX: number;
@@ -54,6 +55,8 @@ export interface NativeBinding {
   ) => NativeAioCb;
   setDispatcher(fn: (count: number, records?: Float64Array) => void): void;
   flush(): void;
+  /** Waits, blocking and bounded, for this environment's writes and fsyncs in flight; how many remain. */
+  drainWrites(timeoutMs: number): number;
   dup(fd: number): number;
   lioListio(
     mode: number,
@@ -62,7 +65,7 @@ export interface NativeBinding {
     notify: number,
     signo: number,
     sigval: number,
-  ): 0 | number[];
+  ): 0 | number | number[];
   aioSuspend(entries: NativeAioCb[], timeoutMs: number, slot: number): void;
   aioCancelAll(fd: number): number;
   aioInit(threads: number, num: number, idleTime: number): boolean;

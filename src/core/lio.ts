@@ -6,7 +6,7 @@ import { native } from './binding.js';
 import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
 import { AioError, captureSite } from './errors.js';
 import { giveSlot, kComplete, takeSlot } from './registry.js';
-import { SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
+import { holdSignal, releaseSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
 import { describe, validateFd, validateInt } from './validate.js';
 
 const EAGAIN = 11;
@@ -56,37 +56,54 @@ export function lioListio(
     internals.check(cb);
   }
 
+  if (sev.kind === 'signal') holdSignal(sev);
   const promises: Promise<number>[] = new Array(entries.length);
   const natives = new Array(entries.length);
   const slots: number[] = new Array(entries.length);
   const live: AioCb[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const cb = entries[i];
-    const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
-    if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
-      promises[i] = Promise.resolve(0);
+  let rc: 0 | number | number[];
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const cb = entries[i];
+      const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
       natives[i] = cb === null || cb === undefined ? null : internals.native(cb);
       slots[i] = 0;
-      continue;
+      if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
+        promises[i] = Promise.resolve(0);
+        continue;
+      }
+      promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
+        throw toError(f, site);
+      });
+      live.push(cb);
+      slots[i] = internals.slot(cb);
     }
-    promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
-      throw toError(f, site);
-    });
-    natives[i] = internals.native(cb);
-    slots[i] = internals.slot(cb);
-    live.push(cb);
+    rc = native.lioListio(
+      mode,
+      natives,
+      slots,
+      sigevCode(sev),
+      sev.kind === 'signal' ? sev.signal : 0,
+      sev.kind === 'signal' ? sev.value : 0,
+    );
+  } catch (e) {
+    // A signal nobody handles, or a native refusal: every block as before.
+    for (const cb of live) internals.abandon(cb);
+    if (sev.kind === 'signal') releaseSignal(sev);
+    throw e;
   }
-
-  const rc = native.lioListio(
-    mode,
-    natives,
-    slots,
-    sigevCode(sev),
-    sev.kind === 'signal' ? sev.signal : 0,
-    sev.kind === 'signal' ? sev.value : 0,
-  );
+  if (typeof rc === 'number' && rc < 0) {
+    // Failed as a whole (no thread or descriptor for the engine, a signal
+    // nobody handles): nothing was submitted, every block is as it was.
+    for (const cb of live) internals.abandon(cb);
+    if (sev.kind === 'signal') releaseSignal(sev);
+    throw new AioError(-rc, 'lio_listio', site);
+  }
+  // The list-level signal has been queued with the list (or fired at once).
+  if (sev.kind === 'signal') releaseSignal(sev);
   let err = 0;
   if (rc !== 0) {
+    rc = rc as number[];
     err = rc[0] as number;
     // Entries libc never enqueued come back completed with their error.
     for (const i of rc.slice(1)) {
@@ -192,8 +209,11 @@ export interface AioInitOptions {
 }
 
 /**
- * Sets glibc's AIO tunables. glibc applies them only before its first
- * request; elsewhere this does nothing and returns false.
+ * Sets glibc's AIO tunables for the pool the library starts at its first
+ * request (with one more thread than `threads`: the engine keeps one worker
+ * for its wake-up anchor, so every thread asked for stays available to
+ * requests). Call it before any operation.
+ * @returns true when applied; false once the pool has started, and off glibc
  * @throws {TypeError | RangeError} for options that are not an object, or
  *   values that are not integers in range
  * @example aioInit({ threads: 64, num: 256 })
