@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "signals.h"
+
 namespace posix_aio {
 
 namespace {
@@ -630,6 +632,14 @@ void Engine::Shutdown() {
     // Cancel() may requeue later ones, never free any: each is on the
     // live list, which holds a count.
     if (r->on_live && Running(&r->cb)) Cancel(r);
+  }
+  // 1b. Node closed this environment's signal listeners before running the
+  //     cleanup hooks: a signal-notified completion from here on must not
+  //     kill the process.
+  for (auto& [fd, l] : live_) {
+    for (Request* r = l.head; r != nullptr; r = r->fd_next) {
+      if (r->notify == Notify::kSignal) ShieldSignal(r->signo);
+    }
   }
   // 2. Wait, bounded, for what is still running.
   auto deadline = std::chrono::steady_clock::now() + kTeardownWait;

@@ -62,4 +62,15 @@ bool SignalUsable(int signo) {
   return (cur.sa_flags & SA_SIGINFO) != 0 || cur.sa_handler != SIG_DFL;
 }
 
+void ShieldSignal(int signo) {
+  std::lock_guard<std::mutex> lock(install_mu);
+  struct sigaction cur {};
+  if (sigaction(signo, nullptr, &cur) != 0) return;
+  if (cur.sa_handler != SIG_DFL || (cur.sa_flags & SA_SIGINFO) != 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(signo, &sa, nullptr);
+}
+
 }  // namespace posix_aio

@@ -14,4 +14,10 @@ namespace posix_aio {
 // handles it. Called at every submission that carries a signal.
 bool SignalUsable(int signo);
 
+// Teardown, for a request still in flight that will queue `signo`: Node has
+// already restored the default action of signals whose listeners it closed,
+// and a late completion would kill the process; its action becomes "ignore"
+// unless someone handles it.
+void ShieldSignal(int signo);
+
 }  // namespace posix_aio
