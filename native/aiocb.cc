@@ -158,8 +158,10 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   }
   int fsync_mode = info[1].As<Napi::Number>().Int32Value();
   if (engine->stopped()) return Napi::Number::New(env, EBADF);
-  if (r->notify == Notify::kSignal && !SignalUsable(r->signo))
+  if (r->notify == Notify::kSignal &&
+      (!SignalUsable(r->signo) || !engine->KeepSignalHandled(r->signo))) {
     return Napi::Number::New(env, EINVAL);
+  }
   // The pool (and, for thread notification, the reaper) must exist before
   // libc owns the request; failing here leaves the block as it was.
   bool started = r->notify == Notify::kThread ? engine->EnsureReaper() : EnsurePool();

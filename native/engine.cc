@@ -592,6 +592,31 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
   }
 }
 
+bool Engine::KeepSignalHandled(int signo) {
+  AIO_ASSERT(AssertJsThread());
+  if (!IsStandardSignal(signo)) return true;
+  if (signal_handles_.count(signo) != 0) return true;
+  uv_loop_t* loop = nullptr;
+  if (env_ == nullptr || stopped_ || napi_get_uv_event_loop(env_, &loop) != napi_ok ||
+      loop != uv_default_loop()) {
+    return false;
+  }
+  auto* h = new uv_signal_t();
+  if (uv_signal_init(loop, h) != 0) {
+    delete h;
+    return false;
+  }
+  if (uv_signal_start(
+          h, [](uv_signal_t*, int) {}, signo) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+    return false;
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(h));
+  signal_handles_.emplace(signo, h);
+  return true;
+}
+
 size_t Engine::DrainWrites(std::chrono::milliseconds timeout) {
   AIO_ASSERT(AssertJsThread());
   if (stopped_) return 0;

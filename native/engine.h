@@ -42,6 +42,7 @@
 
 #include <aio.h>
 #include <napi.h>
+#include <uv.h>
 
 #include <chrono>
 #include <cstdint>
@@ -130,6 +131,17 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // glibc stranded them.
   int Cancel(Request* req);
 
+  // JavaScript thread, at each submission that notifies with a standard
+  // signal (real-time ones are kept handled by SignalUsable()). Node closes
+  // its handler when the last process.on() listener goes, and glibc queues
+  // the signal after the request's status is visible, so a completion could
+  // arrive with the default action (death) in place. The engine keeps a
+  // libuv signal handle of its own (unreferenced, no-op) for each such
+  // signal for the rest of the environment's life, which keeps libuv's
+  // handler installed. Main thread only (a Worker cannot take signals):
+  // false elsewhere.
+  bool KeepSignalHandled(int signo);
+
   // JavaScript thread ('exit' listener). Waits up to `timeout` for every
   // write and fsync in flight; returns how many are still in flight.
   size_t DrainWrites(std::chrono::milliseconds timeout);
@@ -216,6 +228,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<Item> draining_;
   std::vector<Request*> deferred_;
   std::vector<struct aiocb*> flush_list_;
+  // Standard signal -> the handle KeepSignalHandled() keeps (never closed:
+  // closing would restore the default action while a completion may still
+  // queue the signal; the main thread's loop is not closed at exit).
+  std::unordered_map<int, uv_signal_t*> signal_handles_;
 
   // Allocated apart: should libc still hold it when the environment goes
   // away (only if the anchor was taken away), it is left allocated.

@@ -142,8 +142,10 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     if (r->mark == mark)
       throw Napi::TypeError::New(env, "the same AioCb appears twice in the list");
     r->mark = mark;
-    if (r->notify == Notify::kSignal && !SignalUsable(r->signo))
+    if (r->notify == Notify::kSignal &&
+        (!SignalUsable(r->signo) || !engine->KeepSignalHandled(r->signo))) {
       return Napi::Number::New(env, -EINVAL);
+    }
     reqs.push_back(r);
     index.push_back(i);
   }
@@ -154,7 +156,9 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   if (mode == LIO_NOWAIT &&
       static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
     int signo = info[4].As<Napi::Number>().Int32Value();
-    if (!SignalUsable(signo)) return Napi::Number::New(env, -EINVAL);
+    if (!SignalUsable(signo) || !engine->KeepSignalHandled(signo)) {
+      return Napi::Number::New(env, -EINVAL);
+    }
     if (!Engine::CanDefer()) return Napi::Number::New(env, -ENOSYS);
     user.sigev_notify = SIGEV_SIGNAL;
     user.sigev_signo = signo;

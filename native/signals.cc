@@ -62,6 +62,8 @@ bool SignalUsable(int signo) {
   return (cur.sa_flags & SA_SIGINFO) != 0 || cur.sa_handler != SIG_DFL;
 }
 
+bool IsStandardSignal(int signo) { return signo >= 1 && signo < kFirstNonStandard; }
+
 void ShieldSignal(int signo) {
   std::lock_guard<std::mutex> lock(install_mu);
   struct sigaction cur {};

@@ -14,6 +14,9 @@ namespace posix_aio {
 // handles it. Called at every submission that carries a signal.
 bool SignalUsable(int signo);
 
+// A standard (non-real-time) signal number.
+bool IsStandardSignal(int signo);
+
 // Teardown, for a request still in flight that will queue `signo`: Node has
 // already restored the default action of signals whose listeners it closed,
 // and a late completion would kill the process; its action becomes "ignore"

@@ -7,7 +7,7 @@ import { type NativeAioCb, native } from './binding.js';
 import { AioCancelStat, AioFsyncMode, ECANCELED, LioOpcode, Op, ReqState } from './constants.js';
 import { AbortError, AioError, AioStateError, type AioSyscall, captureSite } from './errors.js';
 import { giveSlot, kComplete, scheduleFlush, takeSlot } from './registry.js';
-import { holdSignal, releaseSignal, type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
+import { checkSignal, type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
 import {
   describe,
   isDetached,
@@ -99,9 +99,6 @@ export class AioCb implements Disposable {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #abortReason: unknown = kNoAbort;
-  // The notification of the submission in flight, when it holds a signal
-  // listener (see holdSignal()).
-  #heldSignal: SigevNotify | undefined;
 
   private constructor(
     kind: Kind,
@@ -534,13 +531,12 @@ export class AioCb implements Disposable {
     if (this.#resolve !== undefined) {
       throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
     }
-    holdSignal(this.#sigev);
+    checkSignal(this.#sigev);
     const slot = this.#sigev.kind === 'thread' ? takeSlot(this) : 0;
     const rc = this.#n.submit(op, mode, slot);
     if (rc === -2) scheduleFlush();
     else if (rc !== 0) {
       giveSlot(slot);
-      releaseSignal(this.#sigev);
       if (rc < 0) throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
       throw new AioError(rc, syscall);
     }
@@ -550,7 +546,6 @@ export class AioCb implements Disposable {
   #begin(slot: number, syscall: AioSyscall, signal: AbortSignal | undefined): Promise<number> {
     this.#slot = slot;
     this.#syscall = syscall;
-    this.#heldSignal = this.#sigev.kind === 'signal' ? this.#sigev : undefined;
     const p = new Promise<number>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -589,10 +584,6 @@ export class AioCb implements Disposable {
     this.#resolve = this.#reject = undefined;
     giveSlot(this.#slot);
     this.#slot = 0;
-    if (this.#heldSignal !== undefined) {
-      releaseSignal(this.#heldSignal);
-      this.#heldSignal = undefined;
-    }
     if (this.#signal !== undefined) {
       this.#signal.removeEventListener('abort', this.#onAbort as () => void);
       this.#signal = this.#onAbort = undefined;
@@ -626,7 +617,7 @@ export class AioCb implements Disposable {
           throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
       },
       begin(cb, syscall) {
-        holdSignal(cb.#sigev);
+        checkSignal(cb.#sigev);
         const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
         return cb.#begin(slot, syscall, undefined);
       },
@@ -635,10 +626,6 @@ export class AioCb implements Disposable {
         cb.#resolve = cb.#reject = undefined;
         giveSlot(cb.#slot);
         cb.#slot = 0;
-        if (cb.#heldSignal !== undefined) {
-          releaseSignal(cb.#heldSignal);
-          cb.#heldSignal = undefined;
-        }
       },
       slot: (cb) => cb.#slot,
       observe: (cb) => cb.#observe(),

@@ -6,7 +6,7 @@ import { native } from './binding.js';
 import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
 import { AioError, captureSite } from './errors.js';
 import { giveSlot, kComplete, takeSlot } from './registry.js';
-import { holdSignal, releaseSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
+import { checkSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
 import { describe, validateFd, validateInt } from './validate.js';
 
 const EAGAIN = 11;
@@ -56,7 +56,7 @@ export function lioListio(
     internals.check(cb);
   }
 
-  if (sev.kind === 'signal') holdSignal(sev);
+  checkSignal(sev);
   const promises: Promise<number>[] = new Array(entries.length);
   const natives = new Array(entries.length);
   const slots: number[] = new Array(entries.length);
@@ -89,18 +89,14 @@ export function lioListio(
   } catch (e) {
     // A signal nobody handles, or a native refusal: every block as before.
     for (const cb of live) internals.abandon(cb);
-    if (sev.kind === 'signal') releaseSignal(sev);
     throw e;
   }
   if (typeof rc === 'number' && rc < 0) {
     // Failed as a whole (no thread or descriptor for the engine, a signal
     // nobody handles): nothing was submitted, every block is as it was.
     for (const cb of live) internals.abandon(cb);
-    if (sev.kind === 'signal') releaseSignal(sev);
     throw new AioError(-rc, 'lio_listio', site);
   }
-  // The list-level signal has been queued with the list (or fired at once).
-  if (sev.kind === 'signal') releaseSignal(sev);
   let err = 0;
   if (rc !== 0) {
     rc = rc as number[];

@@ -69,10 +69,10 @@ function isRealtime(signo: number): boolean {
  * Real-time signals (`SIGRTMIN`..`SIGRTMAX`, by number: 34..64 on glibc)
  * work everywhere; if nothing handles one, the library installs a no-op
  * handler so a completion never kills the process. A standard signal works
- * only on the main thread and only while it has a `process.on()` listener
- * when the operation is submitted; the library keeps a listener of its own
- * in place while such operations are in flight, so a late completion (after
- * the caller removed its listener) is harmless.
+ * only on the main thread and only when it has a `process.on()` listener
+ * as the operation is submitted; from then on the library keeps the signal
+ * handled, so a late completion (after the caller removed its listeners) is
+ * harmless.
  * @throws {TypeError} for an unknown name or a non-integer
  * @throws {RangeError} for a signal that cannot notify: out of range, glibc's
  *   own 32 and 33, `SIGKILL`, `SIGSTOP`, `SIGSEGV`, `SIGBUS`, `SIGFPE`,
@@ -118,39 +118,20 @@ export function SigevSignal(signal: string | number, value = 0): SigevNotify {
   return Object.freeze({ kind: 'signal', signal: signo, value });
 }
 
-const held = new Map<number, number>();
-function keepAlive(): void {}
-
 /**
  * At submission: throws a RangeError unless the signal can announce the
- * completion now (a standard signal needs a listener), and keeps a listener
- * of the library's in place until {@link releaseSignal}.
+ * completion now: a standard signal needs a `process.on()` listener. Once
+ * one has been used, the engine keeps the signal handled for the life of
+ * the environment, whatever happens to the listeners (native/engine.h).
  */
-export function holdSignal(s: SigevNotify): void {
+export function checkSignal(s: SigevNotify): void {
   if (s.kind !== 'signal' || isRealtime(s.signal)) return;
   const name = names.get(s.signal) as NodeJS.Signals;
-  const count = held.get(s.signal) ?? 0;
-  if (count === 0) {
-    if (process.listenerCount(name) === 0) {
-      throw new RangeError(
-        `SigevSignal: ${name} has no process.on('${name}') listener: its completion would kill the process`,
-      );
-    }
-    process.on(name, keepAlive);
+  if (process.listenerCount(name) === 0) {
+    throw new RangeError(
+      `SigevSignal: ${name} has no process.on('${name}') listener: its completion would kill the process`,
+    );
   }
-  held.set(s.signal, count + 1);
-}
-
-/** When an operation submitted with {@link holdSignal} settles. */
-export function releaseSignal(s: SigevNotify): void {
-  if (s.kind !== 'signal' || isRealtime(s.signal)) return;
-  const count = (held.get(s.signal) ?? 0) - 1;
-  if (count > 0) {
-    held.set(s.signal, count);
-    return;
-  }
-  held.delete(s.signal);
-  process.removeListener(names.get(s.signal) as NodeJS.Signals, keepAlive);
 }
 
 /** Native notify kind codes (see native/request.h). */
