@@ -12,6 +12,7 @@
         "native/engine.cc",
         "native/lio.cc",
         "native/memory.cc",
+        "native/nowait.cc",
         "native/request.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
