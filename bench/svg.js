@@ -5,6 +5,7 @@ const COLORS = {
   'posix-aio-batch': '#35b35f',
   'posix-aio-aiocb': '#7fd39a',
   'posix-aio-aio': '#0b4d22',
+  'posix-aio-nowait-preview': '#9be3b0',
   'fs.promises': '#1f5fa8',
   'fs.read': '#5b93d6',
   'fs.readSync': '#a9c6ec',
