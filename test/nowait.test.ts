@@ -431,6 +431,23 @@ describe('tryReadInline / readThrough (policy)', () => {
     expect(buf.equals(data.subarray(5 * PAGE, 6 * PAGE))).toBe(true);
   });
 
+  it('a miss is charged to the turn, so misses alone cannot hold the loop', () => {
+    const { fd } = dataFile(8 * PAGE);
+    setNowaitLimits({ turnBudgetNs: 100_000, callCostNs: 1000, byteCostNs: 0, missCostNs: 40_000 });
+    nowaitInternals.resetTurn();
+    let calls = 0;
+    nowaitInternals.setPread(() => {
+      calls++;
+      return -EAGAIN;
+    });
+    const state = createNowaitState(fd);
+    const buf = Buffer.alloc(PAGE);
+    // 1000 + 40000 per miss: the third miss brings the turn to 123000 > 100000.
+    for (let i = 0; i < 5; i++) expect(tryReadInline(state, fd, buf, 0, PAGE, 0)).toBeUndefined();
+    expect(calls).toBe(3);
+    expect(stats(state)).toMatchObject({ misses: 3, skipped: 2 });
+  });
+
   it('an incomplete write, truncate or fsync blocks the fast path until it settles', () => {
     const { fd } = dataFile(4 * PAGE);
     const c = countPreads();
@@ -512,7 +529,13 @@ describe('integration contract', () => {
 describe('limits', () => {
   it('setNowaitLimits merges, validates and restores the defaults', () => {
     const d = setNowaitLimits();
-    expect(d).toEqual({ callBytes: 1 << 20, turnBudgetNs: 1_000_000, callCostNs: 2000, byteCostNs: 0.4 });
+    expect(d).toEqual({
+      callBytes: 1 << 20,
+      turnBudgetNs: 1_000_000,
+      callCostNs: 2000,
+      byteCostNs: 0.4,
+      missCostNs: 20_000,
+    });
     expect(setNowaitLimits({ callBytes: 4096 })).toEqual({ ...d, callBytes: 4096 });
     expect(() => setNowaitLimits({ turnBudgetNs: -1 })).toThrow(RangeError);
     expect(() => setNowaitLimits({ callCostNs: Number.NaN })).toThrow(RangeError);
