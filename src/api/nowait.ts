@@ -27,11 +27,14 @@
 //       adds the bytes already copied, so the caller sees one read, never a
 //       spurious short read. A short total means end of file, as with pread.
 //       Admission control (the concurrency limit) applies only inside `aio`:
-//       an inline read takes no place.
+//       an inline read takes no place. Returning the plain number from the
+//       async read method still settles the user's promise asynchronously
+//       (never a synchronous callback). Any descriptor of the file (its own
+//       or a fanout duplicate) may be passed as `fd`.
 // 3. Errors: a failing inline read (anything but EAGAIN) is not reported; the
 //    same range goes through AIO, whose error (syscall aio_read) is the one
 //    the user sees. EOPNOTSUPP, ENOSYS and ESPIPE turn the fast path off for
-//    the file (stats().nowait.disabled says why).
+//    the file (stats(state).disabled says why).
 // 4. Bounded: one call copies at most limits.callBytes inline; all files
 //    together spend at most limits.turnBudgetNs of estimated copy time per
 //    turn of the event loop (reset by a setImmediate). Past either, reads go
