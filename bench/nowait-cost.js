@@ -3,7 +3,7 @@
 // behind the limits of src/api/nowait.ts (bench/README.md, "The page-cache
 // fast path"). Needs a build (`npm run build:ts`).
 //
-//   node bench/nowait-cost.js [--size-mib 64] [--seconds 0.3]
+//   node bench/nowait-cost.js [--size-mib 256] [--seconds 0.3]
 //
 // 1. preadNowait per call, by size (cached file, random offsets): the
 //    per-call cost and the copy rate behind callBytes and byteCostNs.
@@ -13,16 +13,20 @@
 //    long one loop turn lasts (gaps between setImmediate callbacks) and the
 //    loop delay, against the same loop with every read through fs.read.
 // 4. The first read after posix_fadvise(DONTNEED): the cost of a miss.
+// 5. Cold random 4 KiB reads at depth 64 through readThrough over AioCb, with
+//    misses charged 0, 12 or 20 µs: throughput against loop delay, and the
+//    time each miss took (the basis of missCostNs).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createNowaitState, readThrough, setNowaitLimits, stats } from '../dist/api/nowait.js';
+import { createNowaitState, nowaitInternals, readThrough, setNowaitLimits, stats } from '../dist/api/nowait.js';
 import { FadviseAdvice, HAVE_RWF_NOWAIT, posixFadvise, preadNowait } from '../dist/core/nowait.js';
+import { AioCb } from '../dist/index.js';
 
 const { values } = parseArgs({
-  options: { 'size-mib': { type: 'string', default: '64' }, seconds: { type: 'string', default: '0.3' } },
+  options: { 'size-mib': { type: 'string', default: '256' }, seconds: { type: 'string', default: '0.3' } },
 });
 if (!HAVE_RWF_NOWAIT) {
   console.log('this build has no preadv2(RWF_NOWAIT): nothing to measure');
@@ -119,6 +123,44 @@ try {
   console.log(
     `4. after DONTNEED: ${r} in ${first.toFixed(1)} us, then ${r2} in ${second.toFixed(1)} us (-11 is EAGAIN: a miss)`,
   );
+
+  console.log('5. cold 4 KiB random reads, depth 64, readThrough over AioCb');
+  for (const missCostNs of [0, 12_000, 20_000, 0, 12_000, 20_000]) {
+    setNowaitLimits({ missCostNs });
+    const missUs = [];
+    nowaitInternals.setPread((...a) => {
+      const t = process.hrtime.bigint();
+      const got = preadNowait(...a);
+      if (got < 0) missUs.push(Number(process.hrtime.bigint() - t) / 1000);
+      return got;
+    });
+    posixFadvise(fd, 0, 0, FadviseAdvice.POSIX_FADV_DONTNEED);
+    const cold = createNowaitState(fd);
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    let ops = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        const b = Buffer.alloc(4096);
+        while (performance.now() - start < 3 * ms) {
+          await readThrough(cold, fd, b, 0, 4096, randPos(4096), (o, l, p) =>
+            AioCb.fromMutSlice(fd, p, b.subarray(o, o + l)).read(),
+          );
+          ops++;
+        }
+      }),
+    );
+    loop.disable();
+    nowaitInternals.setPread(undefined);
+    missUs.sort((a, b) => a - b);
+    const q = (p) => (missUs.length > 0 ? missUs[Math.floor(p * (missUs.length - 1))].toFixed(1) : '-');
+    const mean = missUs.reduce((a, b) => a + b, 0) / Math.max(1, missUs.length);
+    console.log(
+      `   missCostNs ${String(missCostNs).padStart(5)}: ${Math.round(ops / ((3 * ms) / 1000))} ops/s, loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms; ${missUs.length} misses, p50 ${q(0.5)} p90 ${q(0.9)} mean ${mean.toFixed(1)} us; ${JSON.stringify(stats(cold))}`,
+    );
+  }
+  setNowaitLimits();
 } finally {
   fs.closeSync(fd);
   fs.rmSync(dir, { recursive: true, force: true });

@@ -534,7 +534,7 @@ describe('limits', () => {
       turnBudgetNs: 1_000_000,
       callCostNs: 2000,
       byteCostNs: 0.4,
-      missCostNs: 20_000,
+      missCostNs: 12_000,
     });
     expect(setNowaitLimits({ callBytes: 4096 })).toEqual({ ...d, callBytes: 4096 });
     expect(() => setNowaitLimits({ turnBudgetNs: -1 })).toThrow(RangeError);
