@@ -677,7 +677,7 @@ async function main() {
   // Last: it leaves the file's pages dropped.
   if (wanted('randread-4k-cold')) groups.push(['randread-4k-cold', await randreadCells('cold'), BS]);
   for (const [workload, g] of groups) addIoUringCells(workload, g, uring);
-  if (nowaitIntegrated === false) {
+  if (nowaitIntegrated === false && groups.some(([w]) => w === 'randread-4k' || w === 'randread-4k-cold')) {
     skipped['posix-aio nowait'] =
       'AioFile has no page-cache fast path in this build yet: posix-aio and posix-aio-aio both read through AIO; posix-aio-nowait-preview is src/api/nowait.ts over AioCb (not in the targets)';
   }
