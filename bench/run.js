@@ -807,7 +807,8 @@ function checkTargets(rows, memory, skipped) {
     const x = get(w, a, qd);
     const y = get(w, b, qd);
     if (x === undefined || y === undefined) {
-      const why = b.endsWith('+io_uring') ? skipped['io_uring peers'] : undefined;
+      const ran = rows.some((r) => r.workload === w);
+      const why = ran && b.endsWith('+io_uring') ? skipped['io_uring peers'] : undefined;
       t.push({ target: name, min, ok: undefined, note: why ?? 'not measured in this run' });
       return;
     }
