@@ -12,6 +12,7 @@
         "native/engine.cc",
         "native/lio.cc",
         "native/memory.cc",
+        "native/nowait.cc",
         "native/request.cc",
         "native/signals.cc",
         "native/wake.cc"

@@ -14,6 +14,7 @@
 
 #include "aiocb.h"
 #include "lio.h"
+#include "nowait.h"
 
 namespace posix_aio {
 
@@ -87,6 +88,7 @@ Napi::Object Constants(Napi::Env env) {
 #ifdef O_DIRECT
   set("O_DIRECT", O_DIRECT);
 #endif
+  SetNowaitConstants(env, c);
   return c;
 }
 
@@ -107,6 +109,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("aioCancelAll", Napi::Function::New<AioCancelAll>(env, "aioCancelAll"));
   exports.Set("aioInit", Napi::Function::New<AioInit>(env, "aioInit"));
   exports.Set("alignedBuffer", Napi::Function::New<AlignedBuffer>(env, "alignedBuffer"));
+  exports.Set("preadNowait", Napi::Function::New<PreadNowait>(env, "preadNowait"));
+  exports.Set("fadvise", Napi::Function::New<Fadvise>(env, "fadvise"));
+  exports.Set("fdFlags", Napi::Function::New<FdFlags>(env, "fdFlags"));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -18,7 +18,10 @@ export type AioSyscall =
   | 'open'
   | 'close'
   | 'dup'
-  | 'fstat';
+  | 'fstat'
+  | 'preadv2'
+  | 'posix_fadvise'
+  | 'fcntl';
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(osConstants.errno)) {
