@@ -142,6 +142,23 @@ void Engine::RemoveLive(Request* req) {
   req->Unref();
 }
 
+void Engine::PruneFinished(int fd) {
+  // Requests libc finished that nobody has observed yet (SigevNone and
+  // SigevSignal ones, or collected blocks) stay on the live list until
+  // claimed; claiming them from the oldest end keeps the walks below short.
+  // Thread-notified ones are left to the reaper, whose delivery must be the
+  // claim that settles their promise.
+  auto it = live_.find(fd);
+  while (it != live_.end()) {
+    Request* x = it->second.head;
+    if (x == nullptr || Running(&x->cb) || (x->notify == Notify::kThread && x->wrapped)) break;
+    x->refs++;
+    x->TryClaim();
+    x->Unref();
+    it = live_.find(fd);
+  }
+}
+
 bool Engine::SurelyQueued(const Request* req) const {
   // Some older request of ours on the descriptor, at least as urgent, is
   // still in progress: glibc keeps it ahead of req, so req is not the head.
@@ -159,6 +176,7 @@ int Engine::Cancel(Request* req) {
   AIO_ASSERT(AssertJsThread());
   Flush();
   if (IsAnchorFd(req->cb.aio_fildes)) return AIO_NOTCANCELED;
+  if (req->on_live) PruneFinished(req->live_fd);
   bool checked = req->state == Request::State::kInProgress && Running(&req->cb);
   if (checked && !SurelyQueued(req)) return AIO_NOTCANCELED;
   int rc = aio_cancel(req->cb.aio_fildes, &req->cb);
@@ -175,15 +193,27 @@ int Engine::Cancel(Request* req) {
 
 void Engine::RequeueAfter(Request* req) {
   if (!req->on_live) return;
-  std::vector<Request*> behind;
-  for (Request* x = req->fd_next; x != nullptr; x = x->fd_next) {
-    if (x->state == Request::State::kInProgress && Running(&x->cb)) behind.push_back(x);
+  // Everything of ours still queued on the descriptor may sit in the
+  // stranded chain: the newer requests, and older, less urgent ones that a
+  // more urgent req overtook. In glibc's queue order (effective priority,
+  // then submission) the first one still running means a worker has the
+  // queue again, and nothing after it is stranded.
+  std::vector<Request*> queued;
+  auto it = live_.find(req->live_fd);
+  if (it == live_.end()) return;
+  for (Request* x = it->second.head; x != nullptr; x = x->fd_next) {
+    if (x != req && x->state == Request::State::kInProgress && Running(&x->cb)) {
+      queued.push_back(x);
+    }
   }
+  std::stable_sort(queued.begin(), queued.end(), [](const Request* a, const Request* b) {
+    return a->EffectivePrio() < b->EffectivePrio();
+  });
   // First take every one of them out of glibc's queue, then submit them
   // again: a request submitted while the stranded chain still holds others
   // would be appended to that chain and stranded with it.
   std::vector<Request*> again;
-  for (Request* x : behind) {
+  for (Request* x : queued) {
     int rc = aio_cancel(x->cb.aio_fildes, &x->cb);
     // Running: glibc's worker has the descriptor's queue again.
     if (rc == AIO_NOTCANCELED) break;
@@ -301,6 +331,7 @@ void Engine::Flush() {
   if (deferred_.empty()) return;
   std::vector<Request*> batch;
   batch.swap(deferred_);
+  bool refused = false;
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
   for (size_t at = 0; at < batch.size(); at += kFlushChunk) {
@@ -318,6 +349,7 @@ void Engine::Flush() {
     for (size_t i = at; i < at + n; i++) {
       Request* r = batch[i];
       if (__atomic_load_n(&r->cb.__error_code, __ATOMIC_ACQUIRE) == -1) {
+        refused = true;
         // Refused (out of memory in libc): it completes with that error;
         // the reaper reports it like any completion.
         r->cb.__return_value = -1;
@@ -327,6 +359,8 @@ void Engine::Flush() {
     }
   }
   WatchAll(batch);
+  // A refused entry completes out of its descriptor's queue order.
+  if (refused) Kick();
 #endif
 }
 
@@ -361,6 +395,7 @@ void Engine::Run() {
   std::vector<const struct aiocb*> list;
   std::vector<Listed> listed;
   bool armed = false;
+  auto last_full_scan = std::chrono::steady_clock::now();
 
   // A watched request is finished, or stale: JavaScript already observed
   // that submission (and may have submitted the block again).
@@ -377,6 +412,12 @@ void Engine::Run() {
       full_scan = kick_pending_;
       kick_pending_ = false;
     }
+    // Now and then look at everything: a request can complete out of its
+    // descriptor's queue order without this engine being told (another
+    // environment's aio_cancel(fd, NULL) on a shared descriptor).
+    auto scan_now = std::chrono::steady_clock::now();
+    if (scan_now - last_full_scan >= kBackstop) full_scan = true;
+    if (full_scan) last_full_scan = scan_now;
     for (const Item& it : fresh) {
       if (it.req == nullptr) {
         waits.push_back(it);
@@ -648,6 +689,10 @@ void Engine::Shutdown() {
   //    another environment's requests may wait behind ours on a shared fd.
   //    Newest first on each descriptor, so each one still sees the older
   //    ones that keep it safely queued (each check stops at the first).
+  std::vector<int> fds;
+  fds.reserve(live_.size());
+  for (auto& [fd, l] : live_) fds.push_back(fd);
+  for (int fd : fds) PruneFinished(fd);
   std::vector<Request*> newest_first;
   newest_first.reserve(live_count_);
   for (auto& [fd, l] : live_) {

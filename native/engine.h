@@ -189,6 +189,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void Run();
   bool SurelyQueued(const Request* req) const;
+  void PruneFinished(int fd);
   void RequeueAfter(Request* req);
   void Link(Request* req);
   void Unlink(Request* req);

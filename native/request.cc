@@ -40,6 +40,15 @@ void Request::Unref() {
   // Nobody holds a count, so libc cannot hold the aiocb (the live list would).
   AIO_ASSERT(!on_live && state != State::kInProgress);
   AIO_ASSERT(!wrapped);
+  if (seq != 0) {
+    // glibc stores a request's status, then (still under its lock) reads
+    // aio_sigevent to notify and unlinks the request: a status seen from
+    // here may precede that. aio_suspend() takes the same lock, so once it
+    // returns the worker is done with the block.
+    const struct aiocb* list[1] = {&cb};
+    struct timespec zero {};
+    aio_suspend(list, 1, &zero);
+  }
   if (buffer_ref != nullptr) {
     napi_delete_reference(env, buffer_ref);
     buffer_ref = nullptr;

@@ -4,7 +4,7 @@
 // aioReturn(), aioSuspend(), cancel()) for SigevNone and SigevSignal.
 import { inspect } from 'node:util';
 import { type NativeAioCb, native } from './binding.js';
-import { AioCancelStat, AioFsyncMode, ECANCELED, LioOpcode, Op, ReqState } from './constants.js';
+import { AioCancelStat, AioFsyncMode, ECANCELED, EINPROGRESS, LioOpcode, Op, ReqState } from './constants.js';
 import { AbortError, AioError, AioStateError, type AioSyscall, captureSite } from './errors.js';
 import { giveSlot, kComplete, scheduleFlush, takeSlot } from './registry.js';
 import { checkSignal, type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
@@ -43,6 +43,7 @@ export interface AioCbInternals {
   slot(cb: AioCb): number;
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
+  /** Submits again an entry libc refused with EAGAIN; 0 once it has settled meanwhile. */
   resubmit(cb: AioCb): number;
   /** The opcode the block was made with (libc overwrites aio_lio_opcode). */
   opcode(cb: AioCb): LioOpcode;
@@ -384,6 +385,11 @@ export class AioCb implements Disposable {
   error(): number {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('error', this);
     this.#observe();
+    const e = this.#n.error();
+    // libc may have finished between the observation and aio_error(): a
+    // final status reported here must also have settled the promise.
+    if (e === EINPROGRESS || this.#resolve === undefined) return e;
+    this.#observe();
     return this.#n.error();
   }
 
@@ -634,6 +640,9 @@ export class AioCb implements Disposable {
         cb.#settle(-1, errno);
       },
       resubmit(cb) {
+        // Settled meanwhile (an observation reported libc's EAGAIN): the
+        // operation is over for its caller and must not run after all.
+        if (cb.#resolve === undefined) return 0;
         const op = cb.#opcode === LioOpcode.LIO_READ ? Op.Read : Op.Write;
         const rc = cb.#n.submit(op, 0, cb.#slot);
         if (rc !== -2) return rc;

@@ -24,12 +24,14 @@ function validateList(list: unknown, fn: string): (AioCb | null)[] {
 
 /**
  * `lio_listio`: submits every entry with one call and returns one promise per
- * entry, in list order (`null` and `LIO_NOP` entries resolve to 0).
+ * entry, in list order (`null` and `LIO_NOP` entries resolve to 0). Lists of
+ * more than 1024 entries go to libc in chunks of 1024, and a list-level
+ * notification goes with the last chunk: it fires once that chunk is done.
  *
  * `LIO_NOWAIT` returns at once. `LIO_WAIT` returns once every entry has
  * completed, so `aioReturn()` works at once on each.
  *
- * @param sigevNotify list-level notification, fired once after all @default SigevNone
+ * @param sigevNotify list-level notification, fired once the (last chunk of the) list is done @default SigevNone
  * @throws {AioError} `EIO` (syscall `lio_listio`) in `LIO_WAIT` mode when an entry failed;
  *   `EINVAL` for an unknown mode
  * @throws {TypeError} for a list that is not an array of AioCb or null
