@@ -96,7 +96,7 @@ export function detail(r: ChildRun): string {
   const tail = (s: string) => (s.length > 6000 ? `...${s.slice(-6000)}` : s);
   return (
     `${r.what.slice(0, 400)}\n` +
-    `status ${r.status}, signal ${r.signal === '' ? '(unnamed: a real-time signal)' : r.signal}, ${r.timedOut ? 'KILLED AFTER TIMEOUT, ' : ''}${r.ms} ms\n` +
+    `status ${r.status}, signal ${(r.signal as string | null) === '' ? '(unnamed: a real-time signal)' : r.signal}, ${r.timedOut ? 'KILLED AFTER TIMEOUT, ' : ''}${r.ms} ms\n` +
     `stdout:\n${tail(r.stdout)}\nstderr:\n${tail(r.stderr)}`
   );
 }
