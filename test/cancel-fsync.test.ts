@@ -64,10 +64,11 @@ describe('cancelling an fsync queued between reads of different priorities', () 
       const G = [0, 1, 2, 3].map((i) => mkfifo('G' + i));
       const xs = G.map((g) => outcome(AioCb.fromMutSlice(g, 0, Buffer.alloc(1)).read()));
       await new Promise((r) => setTimeout(r, 20));
+      const gBefore = readers(G);
       fs.writeSync(F, 'AAAA');
       out.a = await a;
       out.bufA = bufA.toString();
-      await until(G, 1, 'a read on G');
+      await until(G, gBefore + 1, "a read on G taking A's worker");
       await new Promise((r) => setTimeout(r, 10));
       const st = fcb.cancel();
       out.cancel = st === AioCancelStat.AioCanceled ? 'canceled' : st === AioCancelStat.AioNotCanceled ? 'notCanceled' : 'allDone';

@@ -30,12 +30,12 @@ const cases: Case[] = [
   { workers: 1, depth: 8, reads: 3000, threads: 0 },
   { workers: 8, depth: 16, reads: 2000, threads: 0 },
   { workers: 24, depth: 8, reads: 2000, threads: 0 },
-  { workers: 40, depth: 4, reads: 1500, threads: 0 },
+  { workers: 40, depth: 4, reads: 2000, threads: 0 },
   { workers: 0, depth: 8, reads: 2000, threads: 1 },
   { workers: 1, depth: 8, reads: 2000, threads: 1 },
-  { workers: 8, depth: 4, reads: 1000, threads: 1 },
+  { workers: 8, depth: 4, reads: 2000, threads: 1 },
   { workers: 0, depth: 8, reads: 2000, threads: 2 },
-  { workers: 8, depth: 8, reads: 1000, threads: 2 },
+  { workers: 8, depth: 8, reads: 2000, threads: 2 },
   { workers: 24, depth: 4, reads: 1000, threads: 2 },
 ];
 
