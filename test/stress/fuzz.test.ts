@@ -128,10 +128,11 @@ interface Result {
   bad: string[];
   wrote: number[][];
   done: number[];
+  collected: number;
   workerExits: Record<string, number>;
 }
 
-const stats = { programs: 0, workers: 0, writesReported: 0, envsDone: 0, ms: 0 };
+const stats = { programs: 0, workers: 0, writesReported: 0, envsDone: 0, collectedAioCbs: 0, ms: 0 };
 
 function runProgram(entry: string, program: Program): void {
   const dir = tempDir();
@@ -150,6 +151,7 @@ function runProgram(entry: string, program: Program): void {
   stats.workers += program.workers.length;
   stats.writesReported += out.wrote.reduce((a, w) => a + w.length, 0);
   stats.envsDone += out.done.length;
+  stats.collectedAioCbs += out.collected;
   stats.ms += r.ms;
   expect(out.bad, where).toEqual([]);
   expectClean(r);
