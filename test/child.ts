@@ -36,11 +36,18 @@ export interface ChildOptions {
 export const NATIVE_CRASH =
   /Assertion|Aborted|Segmentation fault|terminate called|FATAL ERROR|Sanitizer|runtime error:|core dumped/;
 const WARNING = /Warning:/;
-const UNHANDLED = /unhandled ?rejection|UnhandledPromiseRejection|triggerUncaughtException.*Promise/i;
+const UNHANDLED = /unhandled ?rejection|UnhandledPromiseRejection/i;
+
+// Preloaded into every child: an unhandled rejection is reported on stderr
+// (which expectQuietStderr refuses) and makes the exit status 70, whatever the
+// test expects otherwise; without it, Node prints only the error.
+const REJECTION_HOOK =
+  "--import=data:text/javascript,process.on('unhandledRejection',(e)=>{" +
+  "process.stderr.write('unhandledRejection: '+String((e&&e.stack)||e)+'\\n');process.exitCode=70})";
 
 /** Runs `node [nodeArgs] file ...args`. */
 export function runNode(file: string, args: readonly string[], opts: ChildOptions): ChildRun {
-  return run([...(opts.nodeArgs ?? []), file, ...args], opts, `node ${file} ${args.join(' ')}`);
+  return run([REJECTION_HOOK, ...(opts.nodeArgs ?? []), file, ...args], opts, `node ${file} ${args.join(' ')}`);
 }
 
 /**
@@ -56,7 +63,11 @@ export function runModule(entry: string, body: string, opts: ChildOptions): Chil
     const m = await import(${JSON.stringify(entry)});
     ${body}
   `;
-  return run([...(opts.nodeArgs ?? []), '--input-type=module', '-e', script], opts, `node -e <script>\n${body}`);
+  return run(
+    [REJECTION_HOOK, ...(opts.nodeArgs ?? []), '--input-type=module', '-e', script],
+    opts,
+    `node -e <script>\n${body}`,
+  );
 }
 
 function run(nodeArgv: string[], opts: ChildOptions, what: string): ChildRun {
