@@ -125,11 +125,11 @@ AioCbWrap::~AioCbWrap() {
   if (!engine->stopped()) {
     engine->Flush();
     if (r->state == Request::State::kInProgress && !r->TryClaim() && engine->EnsureReaper()) {
-      // Dropped while libc still owns the block: cancel it if surely queued
-      // and let the reaper claim it when it completes. The live list's count
+      // Collected while libc still owns the block: it runs to completion
+      // (a dropped write must not be lost; a signal may still tell someone
+      // that a read landed) and the reaper claims it. The live list's count
       // keeps it allocated until then (for ever, if the environment ends
-      // first).
-      engine->Cancel(r);
+      // first). Only an explicit dispose cancels.
       engine->Watch(r, false);
     }
   }

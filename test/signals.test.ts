@@ -250,7 +250,7 @@ describe('signals in a Worker', () => {
       // Listeners on the main thread, so that a wrongly accepted standard
       // signal shows as an accepted read, not as a dead process.
       for (const sig of ['SIGUSR2', 'SIGHUP', 'SIGWINCH', 'SIGTERM']) process.on(sig, () => {});
-      const w = new Worker(${JSON.stringify(workerBody)}, { eval: true, workerData: { entry: ${JSON.stringify(entry)}, path: ${JSON.stringify(path)} } });
+      const w = new Worker(${JSON.stringify(workerBody)}, { eval: true, execArgv: [], workerData: { entry: ${JSON.stringify(entry)}, path: ${JSON.stringify(path)} } });
       const out = await Promise.race([
         new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); }),
         sleep(8000).then(() => 'the Worker never reported'),
