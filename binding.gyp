@@ -21,6 +21,10 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "libraries": ["-lrt", "-lpthread"],
       "conditions": [
+        # Never unloaded: the reaper and libc's AIO threads can still run code
+        # of the addon (and of a built-in C++ runtime's thread-exit cleanup)
+        # after a Worker's environment is torn down.
+        ["OS=='linux' or OS=='freebsd'", { "ldflags": ["-Wl,-z,nodelete"] }],
         ["aio_werror=='true'", { "cflags_cc": ["-Werror"] }],
         ["aio_sanitize=='true'", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],
