@@ -25,6 +25,10 @@
       "libraries": ["-lrt", "-lpthread"],
       "ldflags": ["-Wl,-z,nodelete"],
       "conditions": [
+        # Never unloaded: the reaper and libc's AIO threads can still run code
+        # of the addon (and of a built-in C++ runtime's thread-exit cleanup)
+        # after a Worker's environment is torn down.
+        ["OS=='linux' or OS=='freebsd'", { "ldflags": ["-Wl,-z,nodelete"] }],
         ["aio_werror=='true'", { "cflags_cc": ["-Werror"] }],
         ["aio_sanitize=='true'", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g", "-DPOSIX_AIO_DEBUG"],

@@ -3,7 +3,8 @@
 # way a user would, then uses it from ESM, CommonJS and TypeScript:
 #
 #   (a) prebuild path: PATH holds only node and npm (no compiler, make or
-#       python), so the install must load prebuilds/<platform>-<arch>/;
+#       python), so the install must load prebuilds/<platform>-<arch>/, the
+#       file tagged with this machine's libc;
 #   (b) source path: the same tarball without prebuilds/, normal PATH, so
 #       npm compiles the addon with node-gyp at install time.
 #
@@ -11,6 +12,10 @@
 # files), so the checkout's own build/, dist/ and prebuilds/ are not touched.
 # Everything lives under one temporary directory, removed on exit (set
 # POSIX_AIO_KEEP_TMP=1 to keep it). Exits non-zero on any failure.
+#
+# POSIX_AIO_PREBUILDS=<dir>: ship that prebuilds/ directory instead of running
+# `npm run prebuild` (test/portability/run.sh builds them once for both).
+# POSIX_AIO_TARBALL_OUT=<path>: also copy the packed tarball there.
 #
 #   npm run test:package        (or: bash test/package/consumer.sh)
 set -euo pipefail
@@ -70,11 +75,20 @@ echo "== build (staging copy)"
 (
   cd "$stage"
   step build-ts npm run build:ts
-  step prebuild npm run prebuild
+  if [[ -n "${POSIX_AIO_PREBUILDS:-}" ]]; then
+    rm -rf prebuilds
+    cp -r "$POSIX_AIO_PREBUILDS" prebuilds
+    echo "  ok  prebuilds copied from $POSIX_AIO_PREBUILDS"
+  else
+    step prebuild npm run prebuild
+  fi
 )
-prebuilt=$(find "$stage/prebuilds/$platform" -name '*.node' -print -quit 2>/dev/null || true)
-[[ -n "$prebuilt" ]] || fail "npm run prebuild made no prebuilds/$platform/*.node"
-echo "  ok  prebuild: ${prebuilt#"$stage/"}"
+# node-gyp-build's rule: musl on Alpine, glibc elsewhere.
+libc=glibc
+[[ ! -e /etc/alpine-release ]] || libc=musl
+prebuilt="$stage/prebuilds/$platform/posix-aio.$libc.node"
+[[ -f "$prebuilt" ]] || fail "no prebuilds/$platform/posix-aio.$libc.node (prebuilds: $(cd "$stage" && find prebuilds -name '*.node' | tr '\n' ' '))"
+echo "  ok  prebuilds: $(cd "$stage" && find prebuilds -name '*.node' | sort | tr '\n' ' ')"
 
 echo "== npm pack"
 mkdir -p "$work/pack"
@@ -87,9 +101,10 @@ echo "  ok  $(basename "$tgz"): $(wc -l <"$work/contents.txt") files, $(du -k "$
 # What ships, and what must not.
 for f in package/package.json package/README.md package/CHANGELOG.md package/LICENSE package/binding.gyp \
   package/dist/index.js package/dist/index.d.ts package/native/addon.cc \
-  "package/prebuilds/$platform/$(basename "$prebuilt")"; do
+  $(cd "$stage" && find prebuilds -name '*.node' | sed 's|^|package/|'); do
   grep -qxF "$f" "$work/contents.txt" || fail "tarball lacks $f"
 done
+if [[ -n "${POSIX_AIO_TARBALL_OUT:-}" ]]; then cp "$tgz" "$POSIX_AIO_TARBALL_OUT"; fi
 if grep -E '^package/(src|test|bench|examples|build|node_modules|docs|\.ci)/|\.map$|^package/tsconfig' \
   "$work/contents.txt" >"$work/extra.txt"; then
   fail "tarball ships files it should not: $(head -n 5 "$work/extra.txt" | tr '\n' ' ')"
@@ -242,7 +257,7 @@ write_consumer "$work/a"
   INSTALL_PATH="$nocc" install_tgz install-a "$tgz"
   [[ ! -e node_modules/posix-aio/build ]] || fail "install compiled the addon instead of using the prebuild"
   picked=$(node which.cjs)
-  [[ "$picked" == prebuilds/$platform/* ]] || fail "node-gyp-build picked $picked, not the prebuild"
+  [[ "$picked" == "prebuilds/$platform/posix-aio.$libc.node" ]] || fail "node-gyp-build picked $picked, not the $libc prebuild"
   echo "  ok  addon: $picked"
   run_esm esm-a
   run_cjs cjs-a
