@@ -23,11 +23,11 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "libraries": ["-lrt", "-lpthread"],
-      "ldflags": ["-Wl,-z,nodelete"],
       "conditions": [
         # Never unloaded: the reaper and libc's AIO threads can still run code
         # of the addon (and of a built-in C++ runtime's thread-exit cleanup)
-        # after a Worker's environment is torn down.
+        # after a Worker's environment is torn down, and the process-wide
+        # wake-up anchor (native/wake.h) must outlive every environment.
         ["OS=='linux' or OS=='freebsd'", { "ldflags": ["-Wl,-z,nodelete"] }],
         ["aio_werror=='true'", { "cflags_cc": ["-Werror"] }],
         ["aio_sanitize=='true'", {
