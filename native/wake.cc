@@ -24,10 +24,12 @@ Anchor* const anchor = new Anchor();
 std::mutex pool_mu;
 bool pool_started = false;  // guarded by pool_mu
 int pool_error = 0;         // errno of a failed start, guarded by pool_mu
+#ifdef __GLIBC__
 // glibc's defaults (rt/aio_misc.c).
 int cfg_threads = 20;
 int cfg_num = 64;
 int cfg_idle = 1;
+#endif
 
 }  // namespace
 
