@@ -80,7 +80,8 @@ echo "== build (staging copy)"
     cp -r "$POSIX_AIO_PREBUILDS" prebuilds
     echo "  ok  prebuilds copied from $POSIX_AIO_PREBUILDS"
   else
-    step prebuild npm run prebuild
+    # The checkout's tool cache (Zig and its built runtimes), not the copy's.
+    step prebuild env POSIX_AIO_TOOLS="${POSIX_AIO_TOOLS:-$root/.cache/tools}" npm run prebuild
   fi
 )
 # node-gyp-build's rule: musl on Alpine, glibc elsewhere.
