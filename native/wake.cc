@@ -1,5 +1,6 @@
 #include "wake.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@ struct Anchor {
 // Process-wide and never freed: a glibc worker reads into it for as long as
 // the process lives.
 Anchor* const anchor = new Anchor();
+
+constexpr int kAnchorFdFloor = 1000;
 
 std::mutex pool_mu;
 bool pool_started = false;  // guarded by pool_mu
@@ -68,6 +71,14 @@ bool EnsurePool() {
   if (fd < 0) {
     // Not started: a later call (descriptors freed) tries again.
     return false;
+  }
+  // Away from the low numbers a program opens and closes all the time: a
+  // stray close() of the anchor's number (a double close elsewhere) would
+  // let a file that reuses it queue behind the anchor for ever.
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, kAnchorFdFloor);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
   }
   anchor->cb.aio_fildes = fd;
   anchor->cb.aio_buf = &anchor->value;
