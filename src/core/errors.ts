@@ -18,7 +18,17 @@ export type AioSyscall =
   | 'open'
   | 'close'
   | 'dup'
-  | 'fstat';
+  | 'fstat'
+  | 'read'
+  | 'write'
+  | 'readv'
+  | 'writev'
+  | 'ftruncate'
+  | 'fsync'
+  | 'fdatasync'
+  | 'fchmod'
+  | 'fchown'
+  | 'futime';
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(osConstants.errno)) {
