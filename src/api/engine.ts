@@ -122,7 +122,11 @@ export class Engine {
   atCursor(body: (at: number | bigint) => Promise<number>, advance: boolean): Promise<number> {
     const run = async () => {
       if (!this.#cursorKnown) {
-        this.#cursor = (await this.stat(false)).size;
+        // Not this.stat(): that waits for the mutations in flight, and the
+        // caller may be one of them.
+        this.#cursor = await new Promise<number>((resolve, reject) => {
+          fs.fstat(this.fd, (err, st) => (err ? reject(this.decorate(err)) : resolve(st.size)));
+        });
         this.#cursorKnown = true;
       }
       const at = this.#cursor;
