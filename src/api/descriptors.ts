@@ -1,7 +1,7 @@
 // Descriptors of a file: the concurrency and fanout options, the duplicates
 // that spread requests over glibc's per-descriptor queues, and fromFd's
 // engine. Shared by open() and AioFile.fromFd.
-import fs from 'node:fs';
+import * as fs from 'node:fs';
 import { dupFd } from '../core/fd.js';
 import * as args from './args.js';
 import { Engine } from './engine.js';

@@ -3,7 +3,7 @@
 // submission (one lioListio), the file position, the record of mutating
 // operations not yet completed, metadata calls ordered after them, and close.
 // Everything here takes arguments already validated by the public surface.
-import fs from 'node:fs';
+import * as fs from 'node:fs';
 import { AioCb, internals } from '../core/aiocb.js';
 import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode } from '../core/constants.js';
 import { AbortError, AioError, type AioSyscall } from '../core/errors.js';

@@ -3,7 +3,7 @@
 // and adds `signal` and `reqprio` to its options; the work happens in the
 // engine (one read primitive, one write primitive, lio_listio lists).
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
+import * as fs from 'node:fs';
 import type { Interface } from 'node:readline';
 import type { ReadableStream } from 'node:stream/web';
 import { AioFsyncMode } from '../core/constants.js';

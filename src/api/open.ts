@@ -1,6 +1,6 @@
 // open(): fs.promises.open's arguments plus the AIO options, in either
 // open(path, flags, mode, options) or open(path, { flags, mode, ...options }).
-import fs from 'node:fs';
+import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { O_DIRECT } from '../core/constants.js';
 import { AioError } from '../core/errors.js';
