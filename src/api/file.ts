@@ -84,25 +84,33 @@ export interface WriteStringOptions extends OperationOptions {
 
 /** Result of {@link AioFile.read}: what one transfer read, and the buffer. */
 export interface FileReadResult<T extends ArrayBufferView> {
+  /** Bytes the one transfer read (0 at end of file). */
   bytesRead: number;
+  /** The buffer given (or allocated), holding the bytes at `offset`. */
   buffer: T;
 }
 
 /** Result of {@link AioFile.write}: what one transfer wrote, and what was given. */
 export interface FileWriteResult<T> {
+  /** Bytes the one transfer wrote. */
   bytesWritten: number;
+  /** The buffer or string given. */
   buffer: T;
 }
 
 /** Result of {@link AioFile.readv}. */
 export interface ReadVResult<T extends readonly ArrayBufferView[]> {
+  /** Bytes read, up to and including the first short buffer. */
   bytesRead: number;
+  /** The buffers given. */
   buffers: T;
 }
 
 /** Result of {@link AioFile.writev}. */
 export interface WriteVResult<T extends readonly ArrayBufferView[]> {
+  /** Bytes written, up to and including the first short buffer. */
   bytesWritten: number;
+  /** The buffers given. */
   buffers: T;
 }
 

@@ -117,6 +117,7 @@ export class AioReadStream extends Readable {
     return this.bytesRead === 0 && this.readableLength === 0 && !this.readableEnded;
   }
 
+  /** @internal */
   override _read(size: number): void {
     const left = this.end - (this.#pos ?? this.bytesRead) + 1;
     const n = Math.min(left, Math.max(size, this.readableHighWaterMark));
@@ -140,6 +141,7 @@ export class AioReadStream extends Readable {
     );
   }
 
+  /** @internal */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (!this.#autoClose) {
       callback(error);
@@ -193,6 +195,7 @@ export class AioWriteStream extends Writable {
     return this.bytesWritten === 0;
   }
 
+  /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     // Every byte, or an error: a short transfer continues where it stopped.
     writeAll(this.#engine, chunk, this.#pos ?? null, NO_OPTIONS).then(
@@ -205,10 +208,12 @@ export class AioWriteStream extends Writable {
     );
   }
 
+  /** @internal */
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
     this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'utf8', callback);
   }
 
+  /** @internal */
   override _final(callback: (error?: Error | null) => void): void {
     if (!this.#flush) {
       callback();
@@ -220,6 +225,7 @@ export class AioWriteStream extends Writable {
     );
   }
 
+  /** @internal */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (!this.#autoClose) {
       callback(error);
