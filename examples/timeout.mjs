@@ -25,12 +25,12 @@ try {
   const file = await open(fifo, 'r+');
   try {
     const first = Buffer.alloc(1);
-    const running = file.read(first, 0);
+    const running = file.read(first, { position: 0 });
     console.log('first read: blocked in libc on the empty FIFO');
 
     const started = performance.now();
     try {
-      await file.read(Buffer.alloc(1), 0, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+      await file.read(Buffer.alloc(1), { position: 0, signal: AbortSignal.timeout(TIMEOUT_MS) });
       console.log('second read: completed (unexpected)');
       process.exitCode = 1;
     } catch (err) {
@@ -44,7 +44,10 @@ try {
     const user = new AbortController();
     setTimeout(() => user.abort(new Error('cancelled by the user')), 20);
     try {
-      await file.read(Buffer.alloc(1), 0, { signal: AbortSignal.any([user.signal, AbortSignal.timeout(10_000)]) });
+      await file.read(Buffer.alloc(1), {
+        position: 0,
+        signal: AbortSignal.any([user.signal, AbortSignal.timeout(10_000)]),
+      });
       console.log('third read: completed (unexpected)');
       process.exitCode = 1;
     } catch (err) {
@@ -55,7 +58,7 @@ try {
     // Bytes written with plain fs end the first read (an AioFile write would
     // queue behind it on the same descriptor).
     fs.writeSync(file.fd, 'A');
-    const n = await running;
+    const { bytesRead: n } = await running;
     console.log(`first read: returned ${n} byte(s): ${JSON.stringify(first.toString('latin1', 0, n))}`);
   } finally {
     await file.close();

@@ -23,14 +23,34 @@
 // High level (src/api): files, batches, iterators.
 export type { ReadChunksOptions, WriteChunksOptions } from './api/chunks.js';
 export { completions } from './api/completions.js';
+export type { FromFdOptions } from './api/descriptors.js';
 export {
   AioFile,
-  type AioFileOptions,
   type BatchOp,
-  type FromFdOptions,
+  type BatchOptions,
+  type FileReadResult,
+  type FileWriteResult,
   type OperationOptions,
-  open,
+  type ReadFileOptions,
+  type ReadOptions,
+  type ReadVResult,
+  type StatOptions,
+  type SyncOptions,
+  type VectorOptions,
+  type WriteFileData,
+  type WriteFileOptions,
+  type WriteOptions,
+  type WriteStringOptions,
+  type WriteVResult,
 } from './api/file.js';
+export { type AioFileOptions, type OpenOptions, open } from './api/open.js';
+export {
+  AioReadStream,
+  AioWriteStream,
+  type CreateReadStreamOptions,
+  type CreateWriteStreamOptions,
+  type ReadableWebStreamOptions,
+} from './api/streams.js';
 export { AioCb, type AioOptions } from './core/aiocb.js';
 export { AioCancelStat, AioFsyncMode, LioMode, LioOpcode } from './core/constants.js';
 export { AbortError, AioError, AioStateError, type AioSyscall } from './core/errors.js';

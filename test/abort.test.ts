@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { AbortError, AioError, AioFile, open } from '../src/index.js';
-import { blockingFifo, glibcCaughtUp, rejection, tempFile, track } from './helpers.js';
+import { blockingFifo, glibcCaughtUp, readAt, rejection, tempFile, track, writeAt } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
 const { EBADF, ECANCELED } = osConstants.errno;
@@ -33,10 +33,10 @@ describe('file.read cancellation phases', () => {
     ac.abort(reason);
 
     const buf = Buffer.alloc(4, 0x2e);
-    expectAbortError(await rejection(file.read(buf, 0, { signal: ac.signal })), reason);
+    expectAbortError(await rejection(readAt(file, buf, 0, { signal: ac.signal })), reason);
     expect(buf.toString()).toBe('....');
     // Nothing was submitted: a write never reaches the file.
-    expectAbortError(await rejection(file.write(Buffer.from('XXXX'), 0, { signal: ac.signal })), reason);
+    expectAbortError(await rejection(writeAt(file, Buffer.from('XXXX'), 0, { signal: ac.signal })), reason);
     expectAbortError(await rejection(file.sync({ signal: ac.signal })), reason);
     expectAbortError(await rejection(file.datasync({ signal: ac.signal })), reason);
     expect(fs.readFileSync(p, 'utf8')).toBe(INITIAL);
@@ -45,7 +45,7 @@ describe('file.read cancellation phases', () => {
     // Without a reason, the cause is the signal's DOMException.
     const plain = new AbortController();
     plain.abort();
-    const err = await rejection(file.read(buf, 0, { signal: plain.signal }));
+    const err = await rejection(readAt(file, buf, 0, { signal: plain.signal }));
     expectAbortError(err, plain.signal.reason);
     expect((err as Error & { cause: { name: string } }).cause.name).toBe('AbortError');
     await file.close();
@@ -57,10 +57,10 @@ describe('file.read cancellation phases', () => {
     const ac = new AbortController();
     ac.abort('early');
     const aborted = Buffer.alloc(1);
-    expectAbortError(await rejection(file.read(aborted, 0, { signal: ac.signal })), 'early');
+    expectAbortError(await rejection(readAt(file, aborted, 0, { signal: ac.signal })), 'early');
     // Had it been submitted it would take the first byte.
     const next = Buffer.alloc(1);
-    const read = file.read(next, 0);
+    const read = readAt(file, next, 0);
     fs.writeSync(fifo.fd, 'A');
     await expect(read).resolves.toBe(1);
     expect(next.toString()).toBe('A');
@@ -72,11 +72,11 @@ describe('file.read cancellation phases', () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd, { concurrency: 1 });
     const first = Buffer.alloc(1);
-    const running = file.read(first, 0);
+    const running = readAt(file, first, 0);
     const ac = new AbortController();
     const reason = new Error('queued too long');
     const queuedBuf = Buffer.alloc(1);
-    const queued = file.read(queuedBuf, 0, { signal: ac.signal });
+    const queued = readAt(file, queuedBuf, 0, { signal: ac.signal });
     const queuedState = track(queued);
     await sleep(10);
     expect(queuedState.settled).toBe(false);
@@ -90,7 +90,7 @@ describe('file.read cancellation phases', () => {
     // The aborted read never ran: the next byte goes to the next read, and
     // the place it would have taken is free again.
     const next = Buffer.alloc(1);
-    const nextRead = file.read(next, 0);
+    const nextRead = readAt(file, next, 0);
     fs.writeSync(fifo.fd, 'B');
     await expect(nextRead).resolves.toBe(1);
     expect(next.toString()).toBe('B');
@@ -103,7 +103,7 @@ describe('file.read cancellation phases', () => {
     const file = AioFile.fromFd(fifo.fd, { concurrency: 1 });
     const bufs = Array.from({ length: 4 }, () => Buffer.alloc(1));
     const ac = new AbortController();
-    const reads = bufs.map((b, i) => file.read(b, 0, i === 2 ? { signal: ac.signal } : undefined));
+    const reads = bufs.map((b, i) => readAt(file, b, 0, i === 2 ? { signal: ac.signal } : undefined));
     ac.abort();
     expectAbortError(await rejection(reads[2] as Promise<number>), ac.signal.reason);
     fs.writeSync(fifo.fd, 'ABC');
@@ -117,7 +117,7 @@ describe('file.read cancellation phases', () => {
     const file = AioFile.fromFd(fifo.fd, { concurrency: 64 });
     const firstAc = new AbortController();
     const first = Buffer.alloc(1);
-    const running = file.read(first, 0, { signal: firstAc.signal });
+    const running = readAt(file, first, 0, { signal: firstAc.signal });
     const runningState = track(running);
     await glibcCaughtUp();
 
@@ -125,7 +125,7 @@ describe('file.read cancellation phases', () => {
     const secondAc = new AbortController();
     const reason = new Error('in flight');
     const second = Buffer.alloc(1);
-    const queued = file.read(second, 0, { signal: secondAc.signal });
+    const queued = readAt(file, second, 0, { signal: secondAc.signal });
     secondAc.abort(reason);
     expectAbortError(await rejection(queued), reason);
     expect(getEventListeners(secondAc.signal, 'abort')).toHaveLength(0);
@@ -141,7 +141,7 @@ describe('file.read cancellation phases', () => {
 
     // The cancelled read never consumed a byte.
     const next = Buffer.alloc(1);
-    const nextRead = file.read(next, 0);
+    const nextRead = readAt(file, next, 0);
     fs.writeSync(fifo.fd, 'B');
     await expect(nextRead).resolves.toBe(1);
     expect(next.toString()).toBe('B');
@@ -154,14 +154,14 @@ describe('file.read cancellation phases', () => {
     const file = await open(p, 'r+');
     const ac = new AbortController();
     const buf = Buffer.alloc(4);
-    const read = file.read(buf, 2, { signal: ac.signal });
+    const read = readAt(file, buf, 2, { signal: ac.signal });
     await expect(read).resolves.toBe(4);
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     ac.abort(new Error('after the fact'));
     await expect(read).resolves.toBe(4);
     expect(buf.toString()).toBe('cdef');
 
-    const write = file.write(Buffer.from('WXYZ'), 0, { signal: ac.signal });
+    const write = writeAt(file, Buffer.from('WXYZ'), 0, { signal: ac.signal });
     // The same signal, now aborted, stops new operations (phase 1) but not finished ones.
     await expect(write).rejects.toMatchObject({ code: 'ABORT_ERR' });
     expect(fs.readFileSync(p, 'utf8')).toBe(INITIAL);
@@ -178,7 +178,7 @@ describe('AbortSignal hygiene and kinds', () => {
     const { signal } = ac;
     for (let round = 0; round < 10; round++) {
       const bufs = Array.from({ length: 1000 }, () => Buffer.alloc(8));
-      const counts = await Promise.all(bufs.map((b, i) => file.read(b, (i * 8) % 4096, { signal })));
+      const counts = await Promise.all(bufs.map((b, i) => readAt(file, b, (i * 8) % 4096, { signal })));
       expect(counts.every((n) => n === 8)).toBe(true);
       bufs.forEach((b, i) => {
         const at = (i * 8) % 4096;
@@ -193,10 +193,10 @@ describe('AbortSignal hygiene and kinds', () => {
   it('AbortSignal.timeout() aborts a read queued in libc', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
-    const running = file.read(Buffer.alloc(1), 0);
+    const running = readAt(file, Buffer.alloc(1), 0);
     const signal = AbortSignal.timeout(30);
     const timedBuf = Buffer.alloc(1);
-    const err = await rejection(file.read(timedBuf, 0, { signal }));
+    const err = await rejection(readAt(file, timedBuf, 0, { signal }));
     expectAbortError(err, signal.reason);
     expect((err.cause as DOMException).name).toBe('TimeoutError');
     fs.writeSync(fifo.fd, 'A');
@@ -208,9 +208,9 @@ describe('AbortSignal hygiene and kinds', () => {
   it('AbortSignal.timeout() aborts a read waiting in the concurrency queue', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd, { concurrency: 1 });
-    const running = file.read(Buffer.alloc(1), 0);
+    const running = readAt(file, Buffer.alloc(1), 0);
     const signal = AbortSignal.timeout(30);
-    expectAbortError(await rejection(file.read(Buffer.alloc(1), 0, { signal })), signal.reason);
+    expectAbortError(await rejection(readAt(file, Buffer.alloc(1), 0, { signal })), signal.reason);
     fs.writeSync(fifo.fd, 'A');
     await expect(running).resolves.toBe(1);
     await file.close();
@@ -219,11 +219,11 @@ describe('AbortSignal hygiene and kinds', () => {
   it('AbortSignal.any() aborts when any of its signals does', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
-    const running = file.read(Buffer.alloc(1), 0);
+    const running = readAt(file, Buffer.alloc(1), 0);
     const a = new AbortController();
     const b = new AbortController();
     const signal = AbortSignal.any([a.signal, b.signal, AbortSignal.timeout(60_000)]);
-    const pending = file.read(Buffer.alloc(1), 0, { signal });
+    const pending = readAt(file, Buffer.alloc(1), 0, { signal });
     const reason = new Error('b says stop');
     b.abort(reason);
     expectAbortError(await rejection(pending), reason);
@@ -233,7 +233,7 @@ describe('AbortSignal hygiene and kinds', () => {
 
     // Already aborted through a member: phase 1.
     const gone = AbortSignal.any([new AbortController().signal, b.signal]);
-    expectAbortError(await rejection(file.read(Buffer.alloc(1), 0, { signal: gone })), reason);
+    expectAbortError(await rejection(readAt(file, Buffer.alloc(1), 0, { signal: gone })), reason);
     await file.close();
   });
 });
@@ -243,9 +243,9 @@ describe('close while busy', () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd, { concurrency: 1 });
     const first = Buffer.alloc(1);
-    const running = file.read(first, 0);
+    const running = readAt(file, first, 0);
     const queuedBuf = Buffer.alloc(1);
-    const queued = file.read(queuedBuf, 0);
+    const queued = readAt(file, queuedBuf, 0);
     const runningState = track(running);
 
     const closing = file.close();
@@ -255,8 +255,8 @@ describe('close while busy', () => {
     expect(err).toMatchObject({ code: 'ECANCELED', errno: -ECANCELED, syscall: 'aio_read' });
 
     // Later operations fail at once, while close() still waits.
-    await expect(file.read(Buffer.alloc(1), 0)).rejects.toMatchObject({ code: 'EBADF', errno: -EBADF });
-    await expect(file.write(Buffer.from('x'), 0)).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(readAt(file, Buffer.alloc(1), 0)).rejects.toMatchObject({ code: 'EBADF', errno: -EBADF });
+    await expect(writeAt(file, Buffer.from('x'), 0)).rejects.toMatchObject({ code: 'EBADF' });
     await sleep(20);
     expect(closeState.settled).toBe(false);
     expect(runningState.settled).toBe(false);
@@ -266,14 +266,14 @@ describe('close while busy', () => {
     expect(first.toString()).toBe('A');
     await expect(closing).resolves.toBeUndefined();
     expect(queuedBuf[0]).toBe(0);
-    await expect(file.read(Buffer.alloc(1), 0)).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(readAt(file, Buffer.alloc(1), 0)).rejects.toMatchObject({ code: 'EBADF' });
   });
 
   it('waits for every read submitted to libc, each with its real bytes', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
     const bufs = [Buffer.alloc(1), Buffer.alloc(2)];
-    const reads = bufs.map((b) => file.read(b, 0));
+    const reads = bufs.map((b) => readAt(file, b, 0));
     const closing = file.close();
     const closeState = track(closing);
     await sleep(20);
@@ -294,7 +294,7 @@ describe('close while busy', () => {
     const file = await open(p, 'r', 0o666, { concurrency: 4 });
     const fd = file.fd;
     const bufs = Array.from({ length: 100 }, () => Buffer.alloc(10));
-    const reads = Promise.allSettled(bufs.map((b, i) => file.read(b, i * 10)));
+    const reads = Promise.allSettled(bufs.map((b, i) => readAt(file, b, i * 10)));
     await file.close();
     const settled = await reads;
     settled.forEach((s, i) => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AioFile, open } from '../src/index.js';
-import { blockingFifo, tempFile } from './helpers.js';
+import { blockingFifo, readAt, tempFile, writeAt } from './helpers.js';
 
 /** Resolves once `done` holds more than `n` entries. */
 function whenMoreThan(done: unknown[], n: number): Promise<void> {
@@ -31,9 +31,9 @@ async function threeReads(concurrency: number): Promise<{ order: string[]; bytes
   const bufs = { first: Buffer.alloc(1), low: Buffer.alloc(1), normal: Buffer.alloc(1) };
   const order: string[] = [];
   const reads = [
-    file.read(bufs.first, 0).then(() => order.push('first')),
-    file.read(bufs.low, 0, { priority: 5 }).then(() => order.push('low')),
-    file.read(bufs.normal, 0, { priority: 0 }).then(() => order.push('normal')),
+    readAt(file, bufs.first, 0).then(() => order.push('first')),
+    readAt(file, bufs.low, 0, { reqprio: 5 }).then(() => order.push('low')),
+    readAt(file, bufs.normal, 0, { reqprio: 0 }).then(() => order.push('normal')),
   ];
   for (const [i, byte] of ['A', 'B', 'C'].entries()) {
     fs.writeSync(fifo.fd, byte);
@@ -68,7 +68,7 @@ describe('concurrency limit', () => {
     const bufs = Array.from({ length: 6 }, () => Buffer.alloc(1));
     const done: number[] = [];
     const reads = bufs.map((b, i) =>
-      file.read(b, 0, { priority: i % 2 === 0 ? 3 : 0 }).then((n) => {
+      readAt(file, b, 0, { reqprio: i % 2 === 0 ? 3 : 0 }).then((n) => {
         done.push(i);
         return n;
       }),
@@ -91,7 +91,7 @@ describe('concurrency limit', () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd, { concurrency: 1 });
     const bufs = Array.from({ length: 5 }, () => Buffer.alloc(1));
-    const reads = bufs.map((b, i) => file.read(b, 0, { priority: 5 - i }));
+    const reads = bufs.map((b, i) => readAt(file, b, 0, { reqprio: 5 - i }));
     fs.writeSync(fifo.fd, 'ABCDE');
     await expect(Promise.all(reads)).resolves.toEqual([1, 1, 1, 1, 1]);
     expect(bufs.map((b) => b.toString()).join('')).toBe('ABCDE');
@@ -107,7 +107,7 @@ describe('concurrency limit', () => {
       const buffer = Buffer.alloc(1 + ((i * 37) % 4096));
       return { position, buffer };
     });
-    const counts = await Promise.all(reads.map((r) => file.read(r.buffer, r.position)));
+    const counts = await Promise.all(reads.map((r) => readAt(file, r.buffer, r.position)));
     expect(counts).toEqual(reads.map((r) => r.buffer.length));
     for (const r of reads) {
       expect(r.buffer.equals(data.subarray(r.position, r.position + r.buffer.length))).toBe(true);
@@ -119,10 +119,10 @@ describe('concurrency limit', () => {
     const { path: p } = tempFile(Buffer.alloc(200 * 64));
     const file = await open(p, 'r+', 0o666, { concurrency: 4 });
     const chunks = Array.from({ length: 200 }, () => randomBytes(64));
-    const writes = chunks.map((c, i) => file.write(c, i * 64));
+    const writes = chunks.map((c, i) => writeAt(file, c, i * 64));
     await expect(Promise.all(writes)).resolves.toEqual(chunks.map(() => 64));
     const backs = chunks.map(() => Buffer.alloc(64));
-    await Promise.all(backs.map((b, i) => file.read(b, i * 64)));
+    await Promise.all(backs.map((b, i) => readAt(file, b, i * 64)));
     backs.forEach((b, i) => {
       expect(b.equals(chunks[i] as Buffer)).toBe(true);
     });

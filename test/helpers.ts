@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach } from 'vitest';
+import type { AioFile, OperationOptions } from '../src/index.js';
 
 const cleanups: (() => void)[] = [];
 
@@ -181,4 +182,32 @@ export async function glibcCaughtUp(): Promise<void> {
   const { AioCb } = await import('../src/index.js');
   await AioCb.fromMutSlice(fd, 0, Buffer.alloc(1)).read();
   await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * One AioFile read into all of `buffer` at `position`, through the
+ * FileHandle shape `read(buffer, { position })`: FileHandle's `bytesRead`.
+ */
+export async function readAt(
+  file: AioFile,
+  buffer: ArrayBufferView,
+  position: number | bigint,
+  options?: OperationOptions,
+): Promise<number> {
+  const { bytesRead } = await file.read(buffer, { ...options, position });
+  return bytesRead;
+}
+
+/**
+ * One AioFile write of all of `buffer` at `position`, through the
+ * FileHandle shape `write(buffer, { position })`: FileHandle's `bytesWritten`.
+ */
+export async function writeAt(
+  file: AioFile,
+  buffer: ArrayBufferView,
+  position: number | bigint,
+  options?: OperationOptions,
+): Promise<number> {
+  const { bytesWritten } = await file.write(buffer, { ...options, position });
+  return bytesWritten;
 }

@@ -17,7 +17,7 @@ import {
   SigevNone,
   SigevThread,
 } from '../src/index.js';
-import { blockingFifo, glibcCaughtUp, tempDir, tempFile, track } from './helpers.js';
+import { blockingFifo, glibcCaughtUp, readAt, tempDir, tempFile, track, writeAt } from './helpers.js';
 
 const MiB = 1 << 20;
 
@@ -52,12 +52,12 @@ describe('readChunks', () => {
     await file.close();
   });
 
-  it('honours chunkSize, start and end (exclusive), the last chunk shorter', async () => {
+  it('honours chunkSize, start and end (inclusive, as createReadStream), the last chunk shorter', async () => {
     const data = randomBytes(MiB);
     const { path: p } = tempFile(data);
     const file = await open(p);
     const start = 1234;
-    const end = start + 5 * 100_000 + 50_000;
+    const end = start + 5 * 100_000 + 50_000 - 1;
     const chunks = await collect(file.readChunks({ chunkSize: 100_000, start, end, depth: 2 }));
     expect(chunks.map((c) => c.length)).toEqual([100_000, 100_000, 100_000, 100_000, 100_000, 50_000]);
     let at = start;
@@ -65,9 +65,10 @@ describe('readChunks', () => {
       expect(c.equals(data.subarray(at, at + c.length))).toBe(true);
       at += c.length;
     }
-    expect(at).toBe(end);
-    // An empty range yields nothing.
-    await expect(collect(file.readChunks({ start: 10, end: 10 }))).resolves.toEqual([]);
+    expect(at).toBe(end + 1);
+    // start === end is one byte, as in createReadStream.
+    await expect(collect(file.readChunks({ start: 10, end: 10 }))).resolves.toEqual([data.subarray(10, 11)]);
+    expect(() => file.readChunks({ start: 11, end: 10 })).toThrow(RangeError);
     await file.close();
   });
 
@@ -118,7 +119,7 @@ describe('readChunks', () => {
 
     // The cancelled reads never ran: the next byte goes to a new read.
     const next = Buffer.alloc(1);
-    const read = file.read(next, 0);
+    const read = readAt(file, next, 0);
     fs.writeSync(fifo.fd, 'C');
     await expect(read).resolves.toBe(1);
     expect(next.toString()).toBe('C');
@@ -173,13 +174,14 @@ describe('readChunks', () => {
     await file.close();
   });
 
-  it('rejects bad options on the first next()', async () => {
+  it('throws for bad options at the call, not at the first next()', async () => {
     const { path: p } = tempFile('abc');
     const file = await open(p);
-    await expect(file.readChunks({ chunkSize: 0 }).next()).rejects.toThrow(RangeError);
-    await expect(file.readChunks({ depth: -1 }).next()).rejects.toThrow(RangeError);
-    await expect(file.readChunks({ start: -5 }).next()).rejects.toThrow(RangeError);
-    await expect(file.readChunks({ chunkSize: '1' as never }).next()).rejects.toThrow(TypeError);
+    expect(() => file.readChunks({ chunkSize: 0 })).toThrow(RangeError);
+    expect(() => file.readChunks({ depth: -1 })).toThrow(RangeError);
+    expect(() => file.readChunks({ start: -5 })).toThrow(RangeError);
+    expect(() => file.readChunks({ chunkSize: '1' as never })).toThrow(TypeError);
+    expect(() => file.readChunks({ reqprio: 21 })).toThrow(RangeError);
     await file.close();
   });
 });
@@ -262,7 +264,7 @@ describe('writeChunks', () => {
   async function drain(fd: number, n: number): Promise<string> {
     const reader = AioFile.fromFd(fd);
     const out = Buffer.alloc(n);
-    const got = await reader.read(out, 0);
+    const got = await readAt(reader, out, 0);
     await reader.close();
     return out.subarray(0, got).toString();
   }
@@ -270,7 +272,7 @@ describe('writeChunks', () => {
   it('rejects on a write error only after the writes in flight settled', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
-    const blocker = file.read(Buffer.alloc(1), 0);
+    const blocker = readAt(file, Buffer.alloc(1), 0);
     let closing: Promise<void> | undefined;
     async function* source() {
       yield Buffer.from('xy');
@@ -299,7 +301,7 @@ describe('writeChunks', () => {
   it('rejects when the source throws, only after the writes in flight settled', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
-    const blocker = file.read(Buffer.alloc(1), 0);
+    const blocker = readAt(file, Buffer.alloc(1), 0);
     const boom = new Error('source failed');
     async function* source() {
       yield Buffer.from('xy');
@@ -324,7 +326,7 @@ describe('writeChunks', () => {
   it('rejects a chunk that is not a Uint8Array, only after the writes in flight settled', async () => {
     const fifo = blockingFifo();
     const file = AioFile.fromFd(fifo.fd);
-    const blocker = file.read(Buffer.alloc(1), 0);
+    const blocker = readAt(file, Buffer.alloc(1), 0);
     const writing = file.writeChunks([Buffer.from('xy'), 'not bytes' as never]);
     const state = track(writing);
     await sleep(30);
@@ -474,17 +476,17 @@ describe('alignedBuffer', () => {
       // O_DIRECT needs aligned memory: a misaligned buffer would fail EINVAL.
       const out = alignedBuffer(8192);
       randomBytes(8192).copy(out);
-      await expect(file.write(out, 0)).resolves.toBe(8192);
+      await expect(writeAt(file, out, 0)).resolves.toBe(8192);
       expect(fs.readFileSync(p).equals(out)).toBe(true);
 
       const back = alignedBuffer(8192);
-      await expect(file.read(back, 0)).resolves.toBe(8192);
+      await expect(readAt(file, back, 0)).resolves.toBe(8192);
       expect(back.equals(out)).toBe(true);
 
       const half = alignedBuffer(4096, 4096);
-      await expect(file.read(half, 4096)).resolves.toBe(4096);
+      await expect(readAt(file, half, 4096)).resolves.toBe(4096);
       expect(half.equals(out.subarray(4096))).toBe(true);
-      await expect(file.read(alignedBuffer(4096), 8192)).resolves.toBe(0);
+      await expect(readAt(file, alignedBuffer(4096), 8192)).resolves.toBe(0);
     } finally {
       await file.close();
     }

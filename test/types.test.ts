@@ -3,6 +3,8 @@
 // this file itself so `vitest run` fails on a broken pin too. The public
 // declarations (what `tsc -p tsconfig.build.json` writes to dist/) must not
 // contain `any`.
+import type fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +26,12 @@ import {
   alignedBuffer,
   type BatchOp,
   completions,
+  type FileReadResult,
+  type FileWriteResult,
   LioMode,
   LioOpcode,
   lioListio,
+  type OpenOptions,
   type OperationOptions,
   open,
   SigevNone,
@@ -41,16 +46,49 @@ const self = fileURLToPath(import.meta.url);
 describe('public types', () => {
   it('open() and AioFile', () => {
     expectTypeOf(open).returns.toEqualTypeOf<Promise<AioFile>>();
-    expectTypeOf(open).parameter(0).toEqualTypeOf<string | URL>();
-    expectTypeOf(open).parameter(1).toEqualTypeOf<string | number | undefined>();
-    expectTypeOf(open).parameter(3).toEqualTypeOf<AioFileOptions | undefined>();
+    expectTypeOf(open).parameter(0).toEqualTypeOf<string | Buffer | URL>();
+    expectTypeOf(open).parameter(1).toEqualTypeOf<string | number | OpenOptions | null | undefined>();
+    expectTypeOf(open).parameter(3).toEqualTypeOf<AioFileOptions | null | undefined>();
     expectTypeOf(AioFile.fromFd).returns.toEqualTypeOf<AioFile>();
 
-    expectTypeOf<AioFile['read']>().returns.toEqualTypeOf<Promise<number>>();
-    expectTypeOf<AioFile['read']>().parameters.toEqualTypeOf<
-      [buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions]
-    >();
-    expectTypeOf<AioFile['write']>().returns.toEqualTypeOf<Promise<number>>();
+    // The FileHandle shapes: results are objects, as fs.promises gives.
+    // Type-level only: never called.
+    const shapes = (file: AioFile) => {
+      expectTypeOf(file.read(Buffer.alloc(1), 0, 1, 0)).toEqualTypeOf<Promise<FileReadResult<Buffer<ArrayBuffer>>>>();
+      expectTypeOf(file.read(new Uint8Array(1), { position: 0 })).toEqualTypeOf<
+        Promise<FileReadResult<Uint8Array<ArrayBuffer>>>
+      >();
+      expectTypeOf(file.read()).toEqualTypeOf<Promise<FileReadResult<Buffer>>>();
+      expectTypeOf(file.write(Buffer.alloc(1), 0, 1, 0)).toEqualTypeOf<Promise<FileWriteResult<Buffer<ArrayBuffer>>>>();
+      expectTypeOf(file.write('text', null, 'utf8')).toEqualTypeOf<Promise<FileWriteResult<string>>>();
+      expectTypeOf(file.readFile('utf8')).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(file.readFile()).toEqualTypeOf<Promise<Buffer<ArrayBuffer>>>();
+      expectTypeOf(file.stat({ bigint: true })).toEqualTypeOf<Promise<fs.BigIntStats>>();
+      expectTypeOf(file.stat()).toEqualTypeOf<Promise<fs.Stats>>();
+      // Code written against FileHandle's members accepts an AioFile.
+      const useHandle = (
+        _h: Pick<
+          FileHandle,
+          | 'fd'
+          | 'read'
+          | 'readv'
+          | 'writev'
+          | 'readFile'
+          | 'writeFile'
+          | 'appendFile'
+          | 'truncate'
+          | 'stat'
+          | 'chmod'
+          | 'chown'
+          | 'utimes'
+          | 'sync'
+          | 'datasync'
+          | 'close'
+        >,
+      ) => {};
+      useHandle(file);
+    };
+    expectTypeOf(shapes).toBeFunction();
     expectTypeOf<AioFile['sync']>().returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf<AioFile['datasync']>().returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf<AioFile['close']>().returns.toEqualTypeOf<Promise<void>>();
@@ -67,7 +105,7 @@ describe('public types', () => {
     expectTypeOf<{ op: 'read'; buffer: Buffer }>().not.toExtend<BatchOp>();
     expectTypeOf<{ op: 'fsync' }>().not.toExtend<BatchOp>();
 
-    expectTypeOf<AioFile['readChunks']>().returns.toEqualTypeOf<AsyncIterableIterator<Buffer>>();
+    expectTypeOf<AioFile['readChunks']>().returns.toEqualTypeOf<AsyncGenerator<Buffer, void, undefined>>();
     expectTypeOf<AioFile['writeChunks']>().returns.toEqualTypeOf<Promise<number>>();
     expectTypeOf(completions).returns.toExtend<AsyncIterable<AioCb>>();
     // readChunks() feeds stream.Readable.from().
@@ -126,10 +164,10 @@ describe('public types', () => {
   it('misuse does not compile', () => {
     // Never called: these lines exist for the compiler.
     const misuse = async (file: AioFile, cb: AioCb) => {
-      // @ts-expect-error position is required (AioFile has no file position)
-      await file.read(Buffer.alloc(1));
+      // @ts-expect-error a number is not a buffer or options
+      await file.read(1);
       // @ts-expect-error a string is not a buffer
-      await file.write('text', 0);
+      await file.write({ text: 1 });
       // @ts-expect-error batch entries need a known op
       file.batch([{ op: 'fsync' }]);
       // @ts-expect-error fsync needs a mode

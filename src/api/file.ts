@@ -1,72 +1,178 @@
-// AioFile: the promise API most users touch. Policy only: every operation
-// is one AioCb (or one lioListio) from src/core, plus admission control,
-// AbortSignal phases, close ordering and fs-shaped errors.
-import { setMaxListeners } from 'node:events';
-import fs from 'node:fs';
-import PQueue from 'p-queue';
-import { AioCb, internals } from '../core/aiocb.js';
-import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode, O_DIRECT } from '../core/constants.js';
-import { AbortError, AioError, type AioSyscall } from '../core/errors.js';
-import { dupFd } from '../core/fd.js';
-import { lioListio } from '../core/lio.js';
+// AioFile: the FileHandle surface. Every member takes the arguments Node 20's
+// FileHandle takes, with the same defaults, results and validation errors,
+// and adds `signal` and `reqprio` to its options; the work happens in the
+// engine (one read primitive, one write primitive, lio_listio lists).
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import type { Interface } from 'node:readline';
+import type { ReadableStream } from 'node:stream/web';
+import { AioFsyncMode } from '../core/constants.js';
+import type { AioError } from '../core/errors.js';
+import * as args from './args.js';
+import { type ReadChunksOptions, readChunks, type WriteChunksOptions, writeAll, writeChunks } from './chunks.js';
+import { engineFromFd, type FromFdOptions } from './descriptors.js';
+import { abortError, type Engine, LIST_MAX, type ListEntry, type OpOptions } from './engine.js';
 import {
-  describe,
-  validateAbortSignal,
-  validateFd,
-  validateInt,
-  validateOffset,
-  validateOptions,
-  validateView,
-} from '../core/validate.js';
-import { type ReadChunksOptions, readChunks, type WriteChunksOptions, writeChunks } from './chunks.js';
+  AioReadStream,
+  AioWriteStream,
+  type CreateReadStreamOptions,
+  type CreateWriteStreamOptions,
+  type ReadableWebStreamOptions,
+  readableWebStream,
+  readLines,
+} from './streams.js';
 
 /**
- * Options of {@link open}.
+ * What every AIO operation's options add to fs's: cancellation and the
+ * request priority.
  * @example
- * const file = await open('/data/db.bin', 'r+', 0o644, { concurrency: 128, direct: true });
- */
-export interface AioFileOptions {
-  /** Most operations in flight on this file; the rest wait in a queue. @default 64 */
-  readonly concurrency?: number;
-  /** Open with `O_DIRECT` where the platform has it (buffers must then be aligned; see {@link alignedBuffer}). @default false */
-  readonly direct?: boolean;
-  /**
-   * Descriptors to spread operations over (the file's own plus `fanout - 1`
-   * duplicates). glibc runs one request per descriptor at a time, so with 1
-   * operations run in submission order, and with more they run in parallel
-   * with no order between them, as with `fs.promises`. Not allowed with
-   * append flags, whose writes must stay in order.
-   * @default 1, or 16 with `direct` (measured: 4 KiB O_DIRECT reads at depth
-   *   64 scale from about 13k ops/s on one descriptor to 68k on 16)
-   */
-  readonly fanout?: number;
-}
-
-/**
- * Options of {@link AioFile.fromFd}.
- * @example
- * const file = AioFile.fromFd(fd, { autoClose: true, concurrency: 16 });
- */
-export interface FromFdOptions {
-  /** Close the descriptor when the file is closed. @default false */
-  readonly autoClose?: boolean;
-  /** @default 64 */
-  readonly concurrency?: number;
-  /** See {@link AioFileOptions.fanout}. @default 1 */
-  readonly fanout?: number;
-}
-
-/**
- * Options of one read or write.
- * @example
- * await file.read(buf, 0, { signal: AbortSignal.timeout(500), priority: 1 });
+ * await file.read(buf, { position: 0, signal: AbortSignal.timeout(500), reqprio: 1 });
  */
 export interface OperationOptions {
   /** Cancels the operation; see the README's cancellation phases. */
   readonly signal?: AbortSignal | undefined;
-  /** `aio_reqprio`: lowers this request's priority among those on the same file. @default 0 */
-  readonly priority?: number;
+  /**
+   * `aio_reqprio`: how much LESS urgent this request is than the others on
+   * the same descriptor (0 = most urgent), 0 to `AIO_PRIO_DELTA_MAX` (20 on
+   * glibc). Not p-queue's priority, where higher runs first.
+   * @default 0
+   */
+  readonly reqprio?: number | undefined;
 }
+
+/**
+ * Options of {@link AioFile.read} (as `FileHandle.read`'s) plus {@link OperationOptions}.
+ * @example
+ * const { bytesRead } = await file.read(buf, { offset: 0, length: 512, position: 4096 });
+ */
+export interface ReadOptions<T extends ArrayBufferView = Buffer> extends OperationOptions {
+  /** Destination (only in the one-argument form). @default Buffer.alloc(16384) */
+  readonly buffer?: T | undefined;
+  /** Where in `buffer` the bytes go. @default 0 */
+  readonly offset?: number | null | undefined;
+  /** Bytes to read. @default buffer.byteLength - offset */
+  readonly length?: number | null | undefined;
+  /** File offset; null or omitted reads at the file position, which advances. @default null */
+  readonly position?: number | bigint | null | undefined;
+}
+
+/**
+ * Options of {@link AioFile.write} with a buffer (as `FileHandle.write`'s) plus {@link OperationOptions}.
+ * @example
+ * await file.write(buf, { offset: 0, length: 512, position: 4096 });
+ */
+export interface WriteOptions extends OperationOptions {
+  /** Where in `buffer` the bytes start. @default 0 */
+  readonly offset?: number | null | undefined;
+  /** Bytes to write. @default buffer.byteLength - offset */
+  readonly length?: number | null | undefined;
+  /** File offset; null or omitted writes at the file position, which advances. @default null */
+  readonly position?: number | bigint | null | undefined;
+}
+
+/**
+ * Options of {@link AioFile.write} with a string.
+ * @example
+ * await file.write('héllo', { position: 0, encoding: 'utf8' });
+ */
+export interface WriteStringOptions extends OperationOptions {
+  /** File offset; null or omitted writes at the file position. @default null */
+  readonly position?: number | bigint | null | undefined;
+  /** @default 'utf8' */
+  readonly encoding?: BufferEncoding | null | undefined;
+}
+
+/** Result of {@link AioFile.read}: what one transfer read, and the buffer. */
+export interface FileReadResult<T extends ArrayBufferView> {
+  /** Bytes the one transfer read (0 at end of file). */
+  bytesRead: number;
+  /** The buffer given (or allocated), holding the bytes at `offset`. */
+  buffer: T;
+}
+
+/** Result of {@link AioFile.write}: what one transfer wrote, and what was given. */
+export interface FileWriteResult<T> {
+  /** Bytes the one transfer wrote. */
+  bytesWritten: number;
+  /** The buffer or string given. */
+  buffer: T;
+}
+
+/** Result of {@link AioFile.readv}. */
+export interface ReadVResult<T extends readonly ArrayBufferView[]> {
+  /** Bytes read, up to and including the first short buffer. */
+  bytesRead: number;
+  /** The buffers given. */
+  buffers: T;
+}
+
+/** Result of {@link AioFile.writev}. */
+export interface WriteVResult<T extends readonly ArrayBufferView[]> {
+  /** Bytes written, up to and including the first short buffer. */
+  bytesWritten: number;
+  /** The buffers given. */
+  buffers: T;
+}
+
+/**
+ * Options of {@link AioFile.readv} and {@link AioFile.writev}.
+ * @example
+ * await file.readv([a, b], 0, { signal });
+ */
+export type VectorOptions = OperationOptions;
+
+/**
+ * Options of {@link AioFile.readFile}.
+ * @example
+ * const text = await file.readFile({ encoding: 'utf8', signal });
+ */
+export interface ReadFileOptions extends OperationOptions {
+  /** Decode to a string. @default null (a Buffer) */
+  readonly encoding?: BufferEncoding | null | undefined;
+  /** Accepted and ignored, as FileHandle does. */
+  readonly flag?: string | number | undefined;
+}
+
+/**
+ * Options of {@link AioFile.writeFile} and {@link AioFile.appendFile}.
+ * @example
+ * await file.writeFile('text', { encoding: 'utf8', signal });
+ */
+export interface WriteFileOptions extends OperationOptions {
+  /** Encoding of string data. @default 'utf8' */
+  readonly encoding?: BufferEncoding | null | undefined;
+  /** Accepted and ignored, as FileHandle does. */
+  readonly mode?: string | number | undefined;
+  /** Accepted and ignored, as FileHandle does. */
+  readonly flag?: string | number | undefined;
+}
+
+/**
+ * Options of {@link AioFile.stat}.
+ * @example
+ * const { size } = await file.stat({ bigint: true }); // size: bigint
+ */
+export interface StatOptions {
+  /** Numbers as bigint. @default false */
+  readonly bigint?: boolean | undefined;
+}
+
+/**
+ * Options of {@link AioFile.sync} and {@link AioFile.datasync}.
+ * @example
+ * await file.sync({ signal: AbortSignal.timeout(5000) });
+ */
+export interface SyncOptions {
+  /** Cancels the flush while it is still queued. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Options of {@link AioFile.batch}.
+ * @example
+ * file.batch(ops, { signal, reqprio: 2 });
+ */
+export type BatchOptions = OperationOptions;
 
 /**
  * One entry of {@link AioFile.batch}.
@@ -83,7 +189,7 @@ export type BatchOp =
       readonly position: number | bigint;
     }
   | {
-      /** Write all of `buffer` at `position` (`LIO_WRITE`). */
+      /** One transfer of `buffer` at `position` (`LIO_WRITE`); resolves to the bytes written. */
       readonly op: 'write';
       /** Bytes to write. */
       readonly buffer: ArrayBufferView;
@@ -95,215 +201,504 @@ export type BatchOp =
       readonly op: 'nop';
     };
 
-const DEFAULT_CONCURRENCY = 64;
-// Cap for one lio_listio where the platform sets none: keeps glibc's
-// per-descriptor queue walks short.
-const DEFAULT_LIST_MAX = 1024;
-const LIST_MAX = AIO_LISTIO_MAX > 0 ? AIO_LISTIO_MAX : DEFAULT_LIST_MAX;
-const POOL_BUFFER_MAX = 65536;
+/** Data {@link AioFile.writeFile} takes. */
+export type WriteFileData =
+  | string
+  | ArrayBufferView
+  | Iterable<string | ArrayBufferView>
+  | AsyncIterable<string | ArrayBufferView>;
+
 const EBADF = 9;
-const ECANCELED = 125;
+const EINVAL = 22;
+const READ_DEFAULT = 16384;
+const UNKNOWN_SIZE_CHUNK = 65536;
 
-const flagTable: Record<string, number> = (() => {
-  const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = fs.constants;
-  return {
-    r: O_RDONLY,
-    rs: O_RDONLY | O_SYNC,
-    sr: O_RDONLY | O_SYNC,
-    'r+': O_RDWR,
-    'rs+': O_RDWR | O_SYNC,
-    'sr+': O_RDWR | O_SYNC,
-    w: O_TRUNC | O_CREAT | O_WRONLY,
-    wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
-    xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
-    'w+': O_TRUNC | O_CREAT | O_RDWR,
-    'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
-    'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
-    a: O_APPEND | O_CREAT | O_WRONLY,
-    ax: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
-    xa: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
-    as: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
-    sa: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
-    'a+': O_APPEND | O_CREAT | O_RDWR,
-    'ax+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
-    'xa+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
-    'as+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
-    'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
-  };
-})();
+function opOptions(o: Partial<OperationOptions>): OpOptions {
+  return { signal: args.abortSignal(o.signal), reqprio: args.reqprio(o.reqprio) };
+}
 
-function toFlags(flags: unknown, direct: boolean): number {
-  let n: number;
-  if (typeof flags === 'number') n = validateInt(flags, 'flags', 0, 2 ** 31 - 1);
-  else if (typeof flags === 'string' && flagTable[flags] !== undefined) n = flagTable[flags] as number;
-  else throw new TypeError(`flags must be an fs.open flag string or number, got ${describe(flags)}`);
-  if (direct) {
-    if (O_DIRECT === undefined) throw new AioError(22, 'open');
-    n |= O_DIRECT;
+function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset + offset, length);
+}
+
+// Closes what a collected, still open file owned, as Node does for a
+// FileHandle, and says so.
+const collected = new FinalizationRegistry<Engine>((engine) => {
+  if (engine.closing) return;
+  for (const fd of engine.closeSync()) {
+    process.emitWarning(`Closing file descriptor ${fd} on garbage collection`, {
+      type: 'Warning',
+      code: 'ERR_AIO_CLOSED_ON_GC',
+      detail: 'An AioFile was garbage collected before close() was called: close every file you open.',
+    });
   }
-  return n;
-}
+});
 
-const DIRECT_FANOUT = 16;
-
-function validateFanout(f: unknown, fallback = 1): number {
-  return f === undefined ? fallback : validateInt(f, 'options.fanout', 1, 1024);
-}
-
-function duplicates(fd: number, fanout: number): number[] {
-  const fds = [fd];
-  try {
-    while (fds.length < fanout) fds.push(dupFd(fd));
-  } catch (e) {
-    for (const d of fds.slice(1)) fs.closeSync(d);
-    throw e;
-  }
-  return fds;
-}
-
-function validateConcurrency(c: unknown): number {
-  return c === undefined ? DEFAULT_CONCURRENCY : validateInt(c, 'options.concurrency', 1, 2 ** 20);
-}
-
-function abortError(signal: AbortSignal): AbortError {
-  return new AbortError(undefined, { cause: signal.reason });
-}
-
-const kCloseReason = Symbol('posix-aio.closing');
-
-// Set by AioFile's static block: open() builds files that own their descriptor.
-let openFile: (fds: number[], path: string, limit: number) => AioFile;
+// Set by AioFile's static block: open() builds files around an engine.
+export let fileFromEngine: (engine: Engine) => AioFile;
 
 /**
- * A file opened for POSIX AIO. Mirrors `fs.promises.FileHandle` where the
- * concepts match: `read`, `write`, `sync`, `datasync`, `stat`, `close`,
- * `Symbol.asyncDispose`.
+ * A file opened for POSIX AIO, usable wherever an `fs.promises.FileHandle`
+ * is: same members, overloads, defaults, results and errors (see the
+ * README's table for the remaining differences). Reads and writes are POSIX
+ * AIO requests; `readv`/`writev` are one `lio_listio` each.
+ *
+ * `read` and `write` return what ONE transfer did, exactly as FileHandle:
+ * fewer bytes than asked is not an error. `readFile`, `writeFile`,
+ * `appendFile`, the streams, `readChunks` and `writeChunks` loop until done.
+ *
+ * Emits `'close'` when `close()` is called.
  *
  * @example
  * await using file = await open('data.bin', 'r+');
- * await file.write(Buffer.from('hello'), 0);
+ * await file.write(Buffer.from('hello'), 0, 5, 0);
+ * const { bytesRead, buffer } = await file.read(Buffer.alloc(5), 0, 5, 0);
  */
-export class AioFile implements AsyncDisposable {
-  readonly #fd: number;
-  // #fd and its duplicates; operations take them in turn.
-  readonly #fds: number[];
-  #turn = 0;
-  readonly #path: string | undefined;
-  readonly #autoClose: boolean;
-  readonly #limit: number;
-  // Operations waiting for a place, oldest first. Concurrency 1: only the
-  // head waits for a free place; the rest wait behind it.
-  readonly #queue = new PQueue({ concurrency: 1 });
-  #active = 0;
-  readonly #pool: AioCb[] = [];
-  readonly #readPool: AioCb[] = [];
-  readonly #writePool: AioCb[] = [];
-  #nextPlace: (() => boolean) | undefined;
-  #closing = false;
-  #closeCtl: AbortController | undefined;
-  #closed: Promise<void> | undefined;
-  #idle: (() => void) | undefined;
+export class AioFile extends EventEmitter implements AsyncDisposable {
+  readonly #engine: Engine;
+  #fd: number;
 
-  private constructor(fds: number[], path: string | undefined, autoClose: boolean, limit: number) {
-    const fd = fds[0] as number;
-    this.#fd = fd;
-    this.#fds = fds;
-    this.#path = path;
-    this.#autoClose = autoClose;
-    this.#limit = limit;
+  private constructor(engine: Engine) {
+    super();
+    this.#engine = engine;
+    this.#fd = engine.fd;
+    collected.register(this, engine, engine);
   }
 
   static {
-    openFile = (fds, path, limit) => new AioFile(fds, path, true, limit);
+    fileFromEngine = (engine) => new AioFile(engine);
   }
 
   /**
-   * Wraps a descriptor the caller owns.
+   * Wraps a descriptor the caller owns. The file position starts at 0.
    * @throws {TypeError | RangeError} for a bad descriptor or options
    * @example
    * const file = AioFile.fromFd(fs.openSync('data.bin', 'r'), { autoClose: true });
    */
-  static fromFd(fd: number, options: FromFdOptions = {}): AioFile {
-    validateFd(fd);
-    const o = validateOptions<FromFdOptions>(options);
-    const limit = validateConcurrency(o.concurrency);
-    return new AioFile(duplicates(fd, validateFanout(o.fanout)), undefined, o.autoClose === true, limit);
+  static fromFd(fd: number, options?: FromFdOptions): AioFile {
+    return new AioFile(engineFromFd(fd, options));
   }
 
-  /** The file descriptor. */
+  /** The file descriptor; -1 once `close()` was called. */
   get fd(): number {
     return this.#fd;
   }
 
   /** The path given to {@link open}, if any. */
   get path(): string | undefined {
-    return this.#path;
+    return this.#engine.path;
+  }
+
+  /** Mutating operations (writes, truncate, syncs) submitted and not yet completed. */
+  get pendingMutations(): number {
+    return this.#engine.pendingMutations;
+  }
+
+  #closed(syscall: Parameters<Engine['error']>[1]): AioError | undefined {
+    return this.#fd === -1 || this.#engine.closing ? this.#engine.error(EBADF, syscall) : undefined;
   }
 
   /**
-   * Reads `buffer.byteLength` bytes at `position`.
-   * @returns bytes read; 0 at end of file
-   * @throws rejects with {@link AioError} (fs-shaped) or {@link AbortError}
+   * Reads at most `length` bytes with ONE transfer, as `FileHandle.read`:
+   * `bytesRead` may be less than asked (0 at end of file).
+   * @param offset where in `buffer` the bytes go @default 0
+   * @param length @default buffer.byteLength - offset
+   * @param position file offset; null reads at the file position, which advances @default null
+   * @throws rejects with ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE / ERR_INVALID_ARG_VALUE
+   *   as FileHandle, {@link AioError} (EBADF after close) or {@link AbortError}
    * @example
-   * const buf = Buffer.alloc(4096);
-   * const n = await file.read(buf, 0, { signal: AbortSignal.timeout(1000) });
+   * const { bytesRead, buffer } = await file.read(Buffer.alloc(4096), 0, 4096, 0);
+   * const next = await file.read({ length: 100 }); // at the file position
    */
-  async read(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
-    return this.#single('aio_read', buffer, position, options);
+  read<T extends ArrayBufferView = Buffer>(
+    buffer: T,
+    offset?: number | null,
+    length?: number | null,
+    position?: number | bigint | null,
+  ): Promise<FileReadResult<T>>;
+  read<T extends ArrayBufferView = Buffer>(buffer: T, options?: ReadOptions): Promise<FileReadResult<T>>;
+  read<T extends ArrayBufferView = Buffer>(options?: ReadOptions<T>): Promise<FileReadResult<T>>;
+  async read(
+    bufferOrOptions?: unknown,
+    offsetOrOptions?: unknown,
+    length?: unknown,
+    position?: unknown,
+  ): Promise<FileReadResult<ArrayBufferView>> {
+    const closed = this.#closed('read');
+    if (closed) throw closed;
+    let buffer: ArrayBufferView;
+    let offset: unknown = offsetOrOptions;
+    let opts: Partial<ReadOptions> = {};
+    if (!ArrayBuffer.isView(bufferOrOptions)) {
+      opts = args.object<ReadOptions>(bufferOrOptions);
+      buffer = args.view(opts.buffer ?? Buffer.alloc(READ_DEFAULT));
+      offset = opts.offset ?? 0;
+      length = opts.length ?? buffer.byteLength - (offset as number);
+      position = opts.position ?? null;
+    } else {
+      buffer = bufferOrOptions;
+      if (offset !== null && typeof offset === 'object') {
+        opts = offset as ReadOptions;
+        offset = opts.offset ?? 0;
+        length = opts.length ?? buffer.byteLength - (offset as number);
+        position = opts.position ?? null;
+      }
+    }
+    const off = offset === undefined || offset === null ? 0 : args.integer(offset, 'offset', 0);
+    const len = length === undefined || length === null ? buffer.byteLength - off : args.integer(length, 'length');
+    const o = opOptions(opts);
+    if (len === 0) return { bytesRead: 0, buffer };
+    if (buffer.byteLength === 0) throw args.invalidArgValue('buffer', buffer, 'is empty and cannot be written');
+    if (len < 0) throw args.outOfRange('length', '>= 0', len);
+    if (off + len > buffer.byteLength) throw args.outOfRange('length', `<= ${buffer.byteLength - off}`, len);
+    const bytesRead = await this.#engine.read(bytesOf(buffer, off, len), args.position(position), o);
+    return { bytesRead, buffer };
   }
 
   /**
-   * Writes all of `buffer` at `position` (at the end for files opened to append).
-   * @returns bytes written
-   * @throws rejects with {@link AioError} (`EBADF` for a read-only descriptor or
-   *   after `close()`, `ENOSPC` when the device is full) or {@link AbortError}
+   * Writes at most `length` bytes (or a string) with ONE transfer, as
+   * `FileHandle.write`: `bytesWritten` may be less than asked (a full disk,
+   * a file size limit, Linux's 0x7ffff000-byte cap); {@link writeFile}
+   * loops until everything is written.
+   * @param offset where in `buffer` the bytes start @default 0
+   * @param length @default buffer.byteLength - offset
+   * @param position file offset; null writes at the file position, which advances @default null
+   * @throws rejects with the validation errors FileHandle throws,
+   *   {@link AioError} (`EBADF` for a read-only descriptor or after close,
+   *   `ENOSPC`, `EFBIG`) or {@link AbortError}
    * @example
-   * const n = await file.write(Buffer.from('hello'), 0); // 5
+   * const { bytesWritten } = await file.write(Buffer.from('hello'), 0, 5, 0);
+   * await file.write('text at the file position');
    */
-  async write(buffer: ArrayBufferView, position: number | bigint, options?: OperationOptions): Promise<number> {
-    return this.#single('aio_write', buffer, position, options);
+  write<T extends ArrayBufferView>(
+    buffer: T,
+    offset?: number | null,
+    length?: number | null,
+    position?: number | bigint | null,
+  ): Promise<FileWriteResult<T>>;
+  write<T extends ArrayBufferView>(buffer: T, options?: WriteOptions): Promise<FileWriteResult<T>>;
+  write(
+    data: string,
+    position?: number | bigint | null,
+    encoding?: BufferEncoding | null,
+  ): Promise<FileWriteResult<string>>;
+  write(data: string, options?: WriteStringOptions): Promise<FileWriteResult<string>>;
+  async write(
+    buffer: unknown,
+    offsetOrOptions?: unknown,
+    length?: unknown,
+    position?: unknown,
+  ): Promise<FileWriteResult<unknown>> {
+    const closed = this.#closed('write');
+    if (closed) throw closed;
+    if (ArrayBuffer.isView(buffer)) {
+      let offset = offsetOrOptions;
+      let opts: Partial<WriteOptions> = {};
+      if (typeof offset === 'object') {
+        opts = args.object<WriteOptions>(offset);
+        offset = opts.offset ?? 0;
+        length = opts.length;
+        position = opts.position ?? null;
+      }
+      const o = opOptions(opts);
+      if (buffer.byteLength === 0) return { bytesWritten: 0, buffer };
+      const off = offset === undefined || offset === null ? 0 : args.integer(offset, 'offset', 0);
+      const len = typeof length === 'number' ? length : buffer.byteLength - off;
+      if (off > buffer.byteLength) throw args.outOfRange('offset', `<= ${buffer.byteLength}`, off);
+      if (len > buffer.byteLength - off) throw args.outOfRange('length', `<= ${buffer.byteLength - off}`, len);
+      args.integer(len, 'length', 0, 2 ** 31 - 1);
+      const bytesWritten = await this.#engine.write(bytesOf(buffer, off, len), args.position(position), o);
+      return { bytesWritten, buffer };
+    }
+    if (typeof buffer !== 'string') {
+      throw args.invalidArgType('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', buffer);
+    }
+    let opts: Partial<WriteStringOptions> = {};
+    let at: unknown = offsetOrOptions;
+    let enc: unknown = length;
+    if (at !== null && typeof at === 'object') {
+      opts = at as WriteStringOptions;
+      at = opts.position;
+      enc = opts.encoding;
+    }
+    const o = opOptions(opts);
+    const encoding = typeof enc === 'string' && Buffer.isEncoding(enc) ? enc : 'utf8';
+    const bytes = Buffer.from(buffer, encoding);
+    const bytesWritten = bytes.byteLength === 0 ? 0 : await this.#engine.write(bytes, args.position(at), o);
+    return { bytesWritten, buffer };
+  }
+
+  /**
+   * Reads into `buffers` in order with one `lio_listio`, as
+   * `FileHandle.readv`: `bytesRead` counts up to the first short buffer.
+   * @param position file offset; null reads at the file position, which advances @default null
+   * @throws rejects as {@link read}; ERR_INVALID_ARG_TYPE when `buffers` is not an ArrayBufferView[]
+   * @example
+   * const { bytesRead } = await file.readv([Buffer.alloc(4), Buffer.alloc(8)], 0);
+   */
+  async readv<T extends readonly ArrayBufferView[]>(
+    buffers: T,
+    position?: number | bigint | null,
+    options?: VectorOptions,
+  ): Promise<ReadVResult<T>> {
+    const closed = this.#closed('readv');
+    if (closed) throw closed;
+    const views = args.viewArray(buffers);
+    const o = opOptions(args.object<VectorOptions>(options));
+    if (views.length === 0) throw this.#engine.error(EINVAL, 'read');
+    const bytesRead = await this.#vector('read', views, args.position(position), o);
+    return { bytesRead, buffers };
+  }
+
+  /**
+   * Writes `buffers` in order with one `lio_listio`, as `FileHandle.writev`:
+   * `bytesWritten` counts up to the first short buffer.
+   * @param position file offset; null writes at the file position, which advances @default null
+   * @throws rejects as {@link write}
+   * @example
+   * await file.writev([Buffer.from('ab'), Buffer.from('cd')], 0);
+   */
+  async writev<T extends readonly ArrayBufferView[]>(
+    buffers: T,
+    position?: number | bigint | null,
+    options?: VectorOptions,
+  ): Promise<WriteVResult<T>> {
+    const closed = this.#closed('writev');
+    if (closed) throw closed;
+    const views = args.viewArray(buffers);
+    const o = opOptions(args.object<VectorOptions>(options));
+    if (views.length === 0) return { bytesWritten: 0, buffers };
+    const bytesWritten = await this.#vector('write', views, args.position(position), o);
+    return { bytesWritten, buffers };
+  }
+
+  async #vector(
+    op: 'read' | 'write',
+    views: readonly ArrayBufferView[],
+    position: number | bigint | null,
+    o: OpOptions,
+  ): Promise<number> {
+    const e = this.#engine;
+    const run = async (at: number | bigint) => {
+      const entries: ListEntry[] = [];
+      let next = at;
+      for (const buffer of views) {
+        entries.push({ op, buffer, position: next });
+        next = typeof next === 'bigint' ? next + BigInt(buffer.byteLength) : next + buffer.byteLength;
+      }
+      const settled = await Promise.allSettled(e.list(entries, o));
+      let total = 0;
+      for (let i = 0; i < settled.length; i++) {
+        const r = settled[i] as PromiseSettledResult<number>;
+        if (r.status === 'rejected') throw r.reason;
+        total += r.value;
+        if (r.value < (views[i] as ArrayBufferView).byteLength) break;
+      }
+      return total;
+    };
+    if (position !== null) return run(position);
+    return e.atCursor(run, op === 'read' || !e.append);
+  }
+
+  /**
+   * Reads from the file position to the end of the file, one transfer after
+   * another until a read returns 0, as `FileHandle.readFile`.
+   * @param options an encoding name, or {@link ReadFileOptions}
+   * @throws rejects with ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for bad
+   *   options, {@link AioError} or {@link AbortError}
+   * @example
+   * const text = await file.readFile('utf8');
+   */
+  readFile(options?: ({ encoding?: null | undefined } & ReadFileOptions) | null): Promise<Buffer<ArrayBuffer>>;
+  readFile(options: ({ encoding: BufferEncoding } & ReadFileOptions) | BufferEncoding): Promise<string>;
+  readFile(options?: ReadFileOptions | BufferEncoding | null): Promise<string | Buffer<ArrayBuffer>>;
+  async readFile(options?: unknown): Promise<string | Buffer<ArrayBuffer>> {
+    const closed = this.#closed('read');
+    if (closed) throw closed;
+    const opts: Partial<ReadFileOptions> =
+      typeof options === 'string' ? { encoding: options as BufferEncoding } : fileOptions<ReadFileOptions>(options);
+    const encoding = args.encoding(opts.encoding);
+    const o = opOptions(opts);
+    if (o.signal?.aborted) throw abortError(o.signal);
+    const st = await this.#engine.stat(false);
+    if (o.signal?.aborted) throw abortError(o.signal);
+    const size = st.isFile() ? (st as fs.Stats).size : 0;
+    const chunks: Buffer<ArrayBuffer>[] = [];
+    let total = 0;
+    for (;;) {
+      if (o.signal?.aborted) throw abortError(o.signal);
+      const want = size > total ? size - total : UNKNOWN_SIZE_CHUNK;
+      const buf = Buffer.allocUnsafe(Math.min(want, 2 ** 31 - 1));
+      const n = await this.#engine.read(buf, null, o);
+      if (n === 0) break;
+      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+      total += n;
+      if (size > 0 && total === size) break;
+    }
+    const data = chunks.length === 1 ? (chunks[0] as Buffer<ArrayBuffer>) : Buffer.concat(chunks, total);
+    return encoding === undefined ? data : data.toString(encoding);
+  }
+
+  /**
+   * Writes all of `data` at the file position, one transfer after another
+   * until every byte is written or one fails, as `FileHandle.writeFile` (which
+   * neither truncates nor seeks: open with 'w' to replace a file).
+   * @param options an encoding name, or {@link WriteFileOptions}
+   * @throws rejects with ERR_INVALID_ARG_TYPE for data of another type,
+   *   {@link AioError} (`ENOSPC`, `EFBIG`) or {@link AbortError}
+   * @example
+   * await file.writeFile('hello', 'utf8');
+   */
+  async writeFile(data: WriteFileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
+    const closed = this.#closed('write');
+    if (closed) throw closed;
+    const opts = typeof options === 'string' ? { encoding: options } : fileOptions<WriteFileOptions>(options);
+    const encoding = args.encoding(opts.encoding) ?? 'utf8';
+    const o = opOptions(opts);
+    if (o.signal?.aborted) throw abortError(o.signal);
+    if (typeof data === 'string' || ArrayBuffer.isView(data)) {
+      const view = typeof data === 'string' ? Buffer.from(data, encoding) : data;
+      await writeAll(this.#engine, view, null, o);
+      return;
+    }
+    if (
+      typeof data !== 'object' ||
+      data === null ||
+      (typeof (data as Iterable<unknown>)[Symbol.iterator] !== 'function' &&
+        typeof (data as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')
+    ) {
+      throw args.invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+    }
+    for await (const chunk of data as AsyncIterable<unknown>) {
+      if (o.signal?.aborted) throw abortError(o.signal);
+      const view = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : args.view(chunk, 'data');
+      await writeAll(this.#engine, view, null, o);
+    }
+  }
+
+  /**
+   * As {@link writeFile} (for a FileHandle, appending means writing at the
+   * file position; open with 'a' to append at the end).
+   * @throws as {@link writeFile}
+   * @example
+   * await log.appendFile('line\n');
+   */
+  appendFile(data: WriteFileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
+    return this.writeFile(data, options);
+  }
+
+  /**
+   * `ftruncate`, after every write submitted before it has completed; the
+   * file position does not move.
+   * @param len new size (negative means 0) @default 0
+   * @throws rejects with ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE, or an fs error
+   * @example
+   * await file.truncate(4096);
+   */
+  async truncate(len = 0): Promise<void> {
+    const closed = this.#closed('ftruncate');
+    if (closed) throw closed;
+    const n = Math.max(0, args.integer(len, 'len'));
+    await this.#engine.meta<void>('ftruncate', (fd, cb) => fs.ftruncate(fd, n, (err) => cb(err, undefined)), true);
+  }
+
+  /**
+   * `fstat` of the descriptor, after the writes submitted before it.
+   * @throws rejects with {@link AioError} `EBADF` after `close()`
+   * @example
+   * const { size } = await file.stat();
+   * const big = await file.stat({ bigint: true }); // big.size is a bigint
+   */
+  stat(options: StatOptions & { bigint: true }): Promise<fs.BigIntStats>;
+  stat(options?: (StatOptions & { bigint?: false | undefined }) | null): Promise<fs.Stats>;
+  stat(options?: StatOptions | null): Promise<fs.Stats | fs.BigIntStats>;
+  async stat(options?: StatOptions | null): Promise<fs.Stats | fs.BigIntStats> {
+    const closed = this.#closed('fstat');
+    if (closed) throw closed;
+    return this.#engine.stat(options?.bigint === true);
+  }
+
+  /**
+   * `fchmod`, after the writes submitted before it.
+   * @param mode a number or an octal string
+   * @throws rejects with ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE or an fs error
+   * @example
+   * await file.chmod(0o600);
+   */
+  async chmod(mode: string | number): Promise<void> {
+    const closed = this.#closed('fchmod');
+    if (closed) throw closed;
+    let m: number;
+    if (typeof mode === 'string') {
+      if (!/^[0-7]+$/.test(mode)) {
+        throw args.invalidArgValue('mode', mode, 'must be a 32-bit unsigned integer or an octal string');
+      }
+      m = Number.parseInt(mode, 8);
+    } else {
+      m = args.integer(mode, 'mode', 0, 2 ** 32 - 1);
+    }
+    await this.#engine.meta<void>('fchmod', (fd, cb) => fs.fchmod(fd, m, (err) => cb(err, undefined)));
+  }
+
+  /**
+   * `fchown`, after the writes submitted before it; -1 keeps an id.
+   * @throws rejects with ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE or an fs error (`EPERM`)
+   * @example
+   * await file.chown(1000, -1);
+   */
+  async chown(uid: number, gid: number): Promise<void> {
+    const closed = this.#closed('fchown');
+    if (closed) throw closed;
+    const u = args.integer(uid, 'uid', -1, 2 ** 32 - 1);
+    const g = args.integer(gid, 'gid', -1, 2 ** 32 - 1);
+    await this.#engine.meta<void>('fchown', (fd, cb) => fs.fchown(fd, u, g, (err) => cb(err, undefined)));
+  }
+
+  /**
+   * `futimes`, after the writes submitted before it.
+   * @param atime a Date, seconds since the epoch, or a numeric string
+   * @throws rejects with ERR_INVALID_ARG_TYPE or an fs error
+   * @example
+   * await file.utimes(new Date(), new Date());
+   */
+  async utimes(atime: string | number | Date, mtime: string | number | Date): Promise<void> {
+    const closed = this.#closed('futime');
+    if (closed) throw closed;
+    const a = time(atime, 'atime');
+    const m = time(mtime, 'mtime');
+    await this.#engine.meta<void>('futime', (fd, cb) => fs.futimes(fd, a, m, (err) => cb(err, undefined)));
   }
 
   /**
    * Flushes data and metadata (`aio_fsync(O_SYNC)`) of the writes completed before it.
    * @throws rejects with {@link AioError} or {@link AbortError}
    * @example
-   * await file.write(record, offset);
+   * await file.write(record, 0, record.length, offset);
    * await file.sync();
    */
-  async sync(options?: { readonly signal?: AbortSignal }): Promise<void> {
-    await this.#fsync(AioFsyncMode.O_SYNC, options);
+  async sync(options?: SyncOptions): Promise<void> {
+    const closed = this.#closed('fsync');
+    if (closed) throw closed;
+    await this.#engine.fsync(AioFsyncMode.O_SYNC, opOptions(args.object<SyncOptions>(options)));
   }
 
   /**
    * Flushes data (`aio_fsync(O_DSYNC)`) of the writes completed before it.
    * @throws rejects with {@link AioError} or {@link AbortError}
    * @example
-   * await file.write(record, offset);
    * await file.datasync();
    */
-  async datasync(options?: { readonly signal?: AbortSignal }): Promise<void> {
-    await this.#fsync(AioFsyncMode.O_DSYNC, options);
-  }
-
-  /**
-   * `fstat` of the descriptor.
-   * @throws rejects with {@link AioError} `EBADF` after `close()`
-   * @example
-   * const { size } = await file.stat();
-   */
-  async stat(): Promise<fs.Stats> {
-    if (this.#closing) throw this.#error(EBADF, 'fstat');
-    return new Promise((resolve, reject) => {
-      fs.fstat(this.#fd, (err, st) => (err ? reject(err) : resolve(st)));
-    });
+  async datasync(options?: SyncOptions): Promise<void> {
+    const closed = this.#closed('fdatasync');
+    if (closed) throw closed;
+    await this.#engine.fsync(AioFsyncMode.O_DSYNC, opOptions(args.object<SyncOptions>(options)));
   }
 
   /**
    * Submits `ops` with one `lio_listio(LIO_NOWAIT)` and returns one promise
-   * per op, in order. A failed entry rejects only its own promise. Lists
-   * longer than the concurrency limit or the platform's list limit are
-   * split; entries libc refuses with EAGAIN are resubmitted.
+   * per op, in order. A failed entry rejects only its own promise; a write
+   * entry is one transfer (its result may be short). Lists longer than the
+   * concurrency limit or the platform's list limit are split.
    * @throws {TypeError} when `ops` is not an array (a bad entry rejects its own promise)
    * @example
    * const [w, r] = await Promise.all(file.batch([
@@ -311,338 +706,176 @@ export class AioFile implements AsyncDisposable {
    *   { op: 'read', buffer: Buffer.alloc(3), position: 100 },
    * ]));
    */
-  batch(ops: readonly BatchOp[], options?: { readonly signal?: AbortSignal }): Promise<number>[] {
-    if (!Array.isArray(ops)) throw new TypeError(`ops must be an array, got ${describe(ops)}`);
-    let signal: AbortSignal | undefined;
+  batch(ops: readonly BatchOp[], options?: BatchOptions): Promise<number>[] {
+    if (!Array.isArray(ops)) throw args.invalidArgType('ops', 'an instance of Array', ops);
+    let o: OpOptions | undefined;
     let failAll: unknown;
     try {
-      signal = validateAbortSignal(validateOptions<{ signal: AbortSignal }>(options).signal);
+      o = opOptions(args.object<BatchOptions>(options));
     } catch (e) {
       failAll = e;
     }
     const results: Promise<number>[] = new Array(ops.length);
-    const pending: { index: number; cb: AioCb; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
+    const pending: { index: number; entry: ListEntry }[] = [];
     for (let i = 0; i < ops.length; i++) {
-      results[i] = new Promise<number>((resolve, reject) => {
-        if (failAll !== undefined) return reject(failAll);
-        if (signal?.aborted) return reject(abortError(signal));
-        if (this.#closing) return reject(this.#error(EBADF, 'lio_listio'));
-        try {
-          const cb = this.#batchCb(ops[i]);
-          if (cb === undefined) resolve(0);
-          else pending.push({ index: i, cb, resolve, reject });
-        } catch (e) {
-          reject(e);
-        }
-      });
+      try {
+        if (failAll !== undefined) throw failAll;
+        const signal = o?.signal;
+        if (signal?.aborted) throw abortError(signal);
+        const closed = this.#closed('lio_listio');
+        if (closed) throw closed;
+        const entry = batchEntry(ops[i]);
+        if (entry === undefined) results[i] = Promise.resolve(0);
+        else pending.push({ index: i, entry });
+      } catch (e) {
+        results[i] = Promise.reject(e);
+      }
     }
-    const step = Math.min(this.#limit, LIST_MAX);
-    for (let at = 0; at < pending.length; at += step) {
-      void this.#runBatch(pending.slice(at, at + step), signal);
+    if (o !== undefined) {
+      const step = Math.min(this.#engine.admission.limit, LIST_MAX);
+      for (let at = 0; at < pending.length; at += step) {
+        const part = pending.slice(at, at + step);
+        const promises = this.#engine.list(
+          part.map((p) => p.entry),
+          o,
+        );
+        part.forEach((p, j) => {
+          results[p.index] = promises[j] as Promise<number>;
+        });
+      }
     }
     return results;
   }
 
   /**
    * Reads the byte range in order, keeping `depth` reads in flight ahead of
-   * the consumer. Breaking out of the loop cancels the reads in flight.
-   * @throws the iteration rejects with {@link AioError} or {@link AbortError};
-   *   with TypeError or RangeError for bad options (at the first `next()`)
+   * the consumer. Every chunk is full except the last: a short transfer is
+   * continued, and only a 0-byte read (or `end`) ends the iteration.
+   * Breaking out of the loop cancels the reads in flight.
+   * @throws TypeError or RangeError (Node's codes) for bad options, at once;
+   *   the iteration rejects with {@link AioError} or {@link AbortError}
    * @example
    * for await (const chunk of file.readChunks({ chunkSize: 1 << 20 })) hash.update(chunk);
    */
-  readChunks(options?: ReadChunksOptions): AsyncIterableIterator<Buffer> {
-    return readChunks(this, options);
+  readChunks(options?: ReadChunksOptions): AsyncGenerator<Buffer, void, undefined> {
+    return readChunks(this.#engine, options);
   }
 
   /**
    * Writes every chunk of `source` back to back from `position`, up to
-   * `depth` writes in flight.
+   * `depth` writes in flight, each chunk until all its bytes are written.
    * @returns total bytes written
    * @throws rejects with the first failed write's {@link AioError}, with
    *   {@link AbortError} when `signal` fires, or with the source's own error,
-   *   after the writes in flight have settled; TypeError for a source that is
-   *   not iterable
+   *   after the writes in flight have settled; ERR_INVALID_ARG_TYPE for a
+   *   source that is not iterable
    * @example
    * const total = await dst.writeChunks(src.readChunks(), { position: 0 });
    */
-  writeChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: WriteChunksOptions): Promise<number> {
-    return writeChunks(this, source, options);
+  async writeChunks(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options?: WriteChunksOptions,
+  ): Promise<number> {
+    const closed = this.#closed('write');
+    if (closed) throw closed;
+    return writeChunks(this.#engine, source, options);
   }
 
   /**
-   * Waits for operations in flight, rejects those still queued (`ECANCELED`),
-   * then closes the descriptor (when this file owns it). Idempotent; later
+   * A readable stream of the file, as `FileHandle.createReadStream`: `start`
+   * and `end` are inclusive, without `start` it reads from the file position,
+   * and it closes the file at the end unless `autoClose` is false.
+   * @throws ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for bad options
+   * @example
+   * file.createReadStream({ start: 0, end: 99 }).pipe(process.stdout);
+   */
+  createReadStream(options?: CreateReadStreamOptions): AioReadStream {
+    return new AioReadStream(this.#engine, () => this.close(), options);
+  }
+
+  /**
+   * A writable stream into the file, as `FileHandle.createWriteStream`; each
+   * chunk is written completely (short transfers continue) or the stream errors.
+   * @throws ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for bad options
+   * @example
+   * await pipeline(source, file.createWriteStream({ start: 0 }));
+   */
+  createWriteStream(options?: CreateWriteStreamOptions): AioWriteStream {
+    return new AioWriteStream(this.#engine, () => this.close(), options);
+  }
+
+  /**
+   * Lines of the file, as `FileHandle.readLines` (a `readline.Interface`
+   * over {@link createReadStream}, which closes the file at the end unless
+   * `autoClose` is false).
+   * @throws as {@link createReadStream}
+   * @example
+   * for await (const line of file.readLines()) console.log(line);
+   */
+  readLines(options?: CreateReadStreamOptions): Interface {
+    return readLines(this.createReadStream(options));
+  }
+
+  /**
+   * A byte `ReadableStream` from the file position to the end, as
+   * `FileHandle.readableWebStream`.
+   * @throws {AioError} EBADF after close
+   * @example
+   * for await (const chunk of file.readableWebStream()) use(chunk);
+   */
+  readableWebStream(options?: ReadableWebStreamOptions): ReadableStream<Uint8Array> {
+    const closed = this.#closed('read');
+    if (closed) throw closed;
+    return readableWebStream(this.#engine, options);
+  }
+
+  /**
+   * Rejects the operations still waiting for admission (`ECANCELED`), waits
+   * for those in flight, then closes the descriptor (when this file owns it).
+   * `fd` becomes -1 and `'close'` is emitted at once. Idempotent; later
    * operations reject with `EBADF`.
    * @throws rejects with the fs error of `close(2)`, if it fails
    * @example
    * await file.close();
    */
   close(): Promise<void> {
-    if (this.#closed !== undefined) return this.#closed;
-    this.#closing = true;
-    this.#pool.length = 0;
-    this.#readPool.length = 0;
-    this.#writePool.length = 0;
-    this.#closeCtl?.abort(kCloseReason);
-    this.#closed = (async () => {
-      if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-      // Nothing is in flight: no request can meet a reused descriptor number.
-      const owned = this.#autoClose ? this.#fds : this.#fds.slice(1);
-      await Promise.all(
-        owned.map(
-          (fd) =>
-            new Promise<void>((resolve, reject) => {
-              fs.close(fd, (err) => (err ? reject(this.#decorate(err)) : resolve()));
-            }),
-        ),
-      );
-    })();
-    return this.#closed;
+    if (this.#fd === -1) return this.#engine.close();
+    this.#fd = -1;
+    collected.unregister(this.#engine);
+    const closing = this.#engine.close();
+    this.emit('close');
+    return closing;
   }
 
   /** Closes the file, as {@link AioFile.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-
-  async #single(
-    syscall: 'aio_read' | 'aio_write',
-    buffer: ArrayBufferView,
-    position: number | bigint,
-    options: OperationOptions | undefined,
-  ): Promise<number> {
-    validateView(buffer);
-    validateOffset(position, 'position');
-    let signal: AbortSignal | undefined;
-    let priority = 0;
-    if (options !== undefined) {
-      const o = validateOptions<OperationOptions>(options);
-      signal = validateAbortSignal(o.signal);
-      if (o.priority !== undefined) priority = validateInt(o.priority, 'options.priority', 0, 2 ** 31 - 1);
-      if (signal?.aborted) throw abortError(signal);
-    }
-    if (this.#closing) throw this.#error(EBADF, syscall);
-    const wait = this.#admit(1, signal);
-    if (wait !== undefined) await this.#waitAdmission(wait, signal, syscall);
-    // Reuse an idle block from this file's pool when there is one: making a
-    // native block per operation costs about a fifth of the hot path.
-    const fd = this.#pick();
-    let cb = this.#pool.pop();
-    if (cb === undefined || !internals.retarget(cb, fd, position, buffer, priority)) {
-      cb = AioCb.fromMutSlice(fd, position, buffer, priority);
-    }
-    try {
-      const opts = signal === undefined ? undefined : { signal };
-      return await (syscall === 'aio_read' ? cb.read(opts) : cb.write(opts));
-    } catch (e) {
-      throw this.#decorate(e);
-    } finally {
-      // A pooled block keeps its last buffer referenced: only small ones.
-      if (buffer.byteLength <= POOL_BUFFER_MAX && this.#pool.length < this.#limit && !this.#closing) {
-        this.#pool.push(cb);
-      }
-      this.#leave(1);
-    }
-  }
-
-  async #fsync(mode: AioFsyncMode, options: { readonly signal?: AbortSignal } | undefined): Promise<void> {
-    const signal = validateAbortSignal(validateOptions<{ signal: AbortSignal }>(options).signal);
-    if (signal?.aborted) throw abortError(signal);
-    if (this.#closing) throw this.#error(EBADF, 'aio_fsync');
-    const wait = this.#admit(1, signal);
-    if (wait !== undefined) await this.#waitAdmission(wait, signal, 'aio_fsync');
-    try {
-      // aio_fsync() covers the requests queued on its own descriptor: with
-      // duplicates, each gets one.
-      const opts = signal === undefined ? undefined : { signal };
-      if (this.#fds.length === 1) await AioCb.fromFd(this.#fd).fsync(mode, opts);
-      else await Promise.all(this.#fds.map((fd) => AioCb.fromFd(fd).fsync(mode, opts)));
-    } catch (e) {
-      throw this.#decorate(e);
-    } finally {
-      this.#leave(1);
-    }
-  }
-
-  #batchCb(op: BatchOp | undefined): AioCb | undefined {
-    if (typeof op !== 'object' || op === null)
-      throw new TypeError(`batch entries must be objects, got ${describe(op)}`);
-    if (op.op === 'nop') return undefined;
-    if (op.op !== 'read' && op.op !== 'write') {
-      throw new TypeError(
-        `batch entry op must be 'read', 'write' or 'nop', got ${describe((op as { op: unknown }).op)}`,
-      );
-    }
-    const buffer = validateView(op.buffer, 'buffer');
-    const position = validateOffset(op.position, 'position');
-    const fd = this.#pick();
-    const read = op.op === 'read';
-    const cb = (read ? this.#readPool : this.#writePool).pop();
-    if (cb !== undefined && internals.retarget(cb, fd, position, buffer, 0)) return cb;
-    return AioCb.fromMutSlice(fd, position, buffer, 0, undefined, read ? LioOpcode.LIO_READ : LioOpcode.LIO_WRITE);
-  }
-
-  // Gives settled batch blocks back to their pool (see #single).
-  #recycle(cbs: AioCb[]): void {
-    if (this.#closing) return;
-    for (const cb of cbs) {
-      if (cb.nbytes > POOL_BUFFER_MAX) continue;
-      const pool = internals.opcode(cb) === LioOpcode.LIO_READ ? this.#readPool : this.#writePool;
-      if (pool.length < this.#limit) pool.push(cb);
-    }
-  }
-
-  async #runBatch(
-    entries: { cb: AioCb; resolve: (n: number) => void; reject: (e: unknown) => void }[],
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const n = entries.length;
-    try {
-      const wait = this.#admit(n, signal);
-      if (wait !== undefined) await this.#waitAdmission(wait, signal, 'lio_listio');
-    } catch (e) {
-      for (const en of entries) en.reject(e);
-      return;
-    }
-    let onAbort: (() => void) | undefined;
-    try {
-      if (signal?.aborted) throw abortError(signal);
-      const promises = lioListio(
-        LioMode.LIO_NOWAIT,
-        entries.map((en) => en.cb),
-      );
-      if (signal !== undefined) {
-        onAbort = () => {
-          for (const en of entries) if (en.cb.inProgress) en.cb.cancel();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      await Promise.all(
-        promises.map((p, i) => {
-          const en = entries[i] as (typeof entries)[number];
-          return p.then(en.resolve, (e: unknown) => {
-            const cancelled = signal?.aborted && (e as { code?: string }).code === 'ECANCELED';
-            en.reject(cancelled ? abortError(signal as AbortSignal) : this.#decorate(e));
-          });
-        }),
-      );
-      this.#recycle(entries.map((en) => en.cb));
-    } catch (e) {
-      for (const en of entries) en.reject(this.#decorate(e));
-    } finally {
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-      this.#leave(n);
-    }
-  }
-
-  // Takes `n` places at once when free and nobody waits; otherwise returns
-  // the queue entry to wait on.
-  #admit(n: number, signal: AbortSignal | undefined): Promise<void> | undefined {
-    if (this.#queue.size === 0 && this.#queue.pending === 0 && this.#active + n <= this.#limit) {
-      this.#active += n;
-      return undefined;
-    }
-    if (this.#closeCtl === undefined) {
-      this.#closeCtl = new AbortController();
-      // Every queued entry listens to it; any number may wait.
-      setMaxListeners(0, this.#closeCtl.signal);
-    }
-    const closing = this.#closeCtl.signal;
-    const combined = signal === undefined ? closing : AbortSignal.any([signal, closing]);
-    return this.#queue.add(
-      ({ signal: s }) =>
-        new Promise<void>((resolve, reject) => {
-          // A request larger than the limit runs alone rather than never.
-          const take = () => {
-            if (this.#active + n > this.#limit && this.#active > 0) return false;
-            this.#active += n;
-            this.#nextPlace = undefined;
-            s?.removeEventListener('abort', drop);
-            resolve();
-            return true;
-          };
-          const drop = () => {
-            if (this.#nextPlace === take) this.#nextPlace = undefined;
-            reject(s?.reason);
-          };
-          if (!take()) {
-            this.#nextPlace = take;
-            s?.addEventListener('abort', drop, { once: true });
-          }
-        }),
-      { signal: combined },
-    );
-  }
-
-  async #waitAdmission(wait: Promise<void>, signal: AbortSignal | undefined, syscall: AioSyscall): Promise<void> {
-    try {
-      await wait;
-    } catch (e) {
-      if (e === kCloseReason) throw this.#error(ECANCELED, syscall);
-      if (signal?.aborted) throw abortError(signal);
-      throw e;
-    }
-  }
-
-  #leave(n: number): void {
-    this.#active -= n;
-    this.#nextPlace?.();
-    if (this.#active === 0 && this.#idle !== undefined) {
-      const idle = this.#idle;
-      this.#idle = undefined;
-      idle();
-    }
-  }
-
-  #pick(): number {
-    const fds = this.#fds;
-    return fds.length === 1 ? this.#fd : (fds[this.#turn++ % fds.length] as number);
-  }
-
-  #error(errno: number, syscall: AioSyscall): AioError {
-    return new AioError(errno, syscall, undefined, this.#path);
-  }
-
-  #decorate(e: unknown): unknown {
-    if (this.#path !== undefined && e instanceof AioError && e.path === undefined) e.path = this.#path;
-    return e;
-  }
 }
 
-/**
- * Opens `path` for POSIX AIO.
- * @param flags as `fs.open` (string or number) @default 'r'
- * @param mode permissions for a created file @default 0o666
- * @throws rejects with an fs-shaped error (`ENOENT`, `EACCES`, ...) with `path`
- * @example
- * const file = await open('/var/data/log.bin', 'a+', 0o644, { concurrency: 32 });
- */
-export async function open(
-  path: string | URL,
-  flags: string | number = 'r',
-  mode = 0o666,
-  options: AioFileOptions = {},
-): Promise<AioFile> {
-  const o = validateOptions<AioFileOptions>(options);
-  const limit = validateConcurrency(o.concurrency);
-  const n = toFlags(flags, o.direct === true);
-  const append = (n & fs.constants.O_APPEND) !== 0;
-  const fanout = validateFanout(o.fanout, o.direct === true && !append ? DIRECT_FANOUT : 1);
-  if (fanout > 1 && append) {
-    throw new RangeError('options.fanout must be 1 for append flags: appended writes must run in order');
+function fileOptions<T extends object>(options: unknown): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw args.invalidArgType('options', 'one of type string or object', options);
+  return options as Partial<T>;
+}
+
+function time(value: unknown, name: string): number | string | Date {
+  if (typeof value === 'number' || value instanceof Date) return value;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return value;
+  throw args.invalidArgType(name, 'an instance of Date or an Time in seconds', value);
+}
+
+function batchEntry(op: BatchOp | undefined): ListEntry | undefined {
+  if (typeof op !== 'object' || op === null) throw args.invalidArgType('ops[i]', 'of type object', op);
+  if (op.op === 'nop') return undefined;
+  if (op.op !== 'read' && op.op !== 'write') {
+    throw args.invalidArgValue('op', (op as { op: unknown }).op, "must be 'read', 'write' or 'nop'");
   }
-  validateInt(mode, 'mode', 0, 0o7777);
-  const p = path instanceof URL ? path : String(path);
-  const fd = await new Promise<number>((resolve, reject) => {
-    fs.open(p, n, mode, (err, fd) => (err ? reject(err) : resolve(fd)));
-  });
-  let fds: number[];
-  try {
-    fds = duplicates(fd, fanout);
-  } catch (e) {
-    fs.closeSync(fd);
-    throw e;
+  const buffer = args.view(op.buffer, 'buffer');
+  if (typeof op.position !== 'number' && typeof op.position !== 'bigint') {
+    throw args.invalidArgType('position', 'of type number or bigint', op.position);
   }
-  return openFile(fds, typeof p === 'string' ? p : p.pathname, limit);
+  const position = args.position(op.position);
+  if (position === null) throw args.outOfRange('position', '>= 0 && <= 2 ** 63 - 1', op.position);
+  return { op: op.op, buffer, position };
 }

@@ -23,7 +23,7 @@ import {
   SigevSignal,
   SigevThread,
 } from '../../src/index.js';
-import { blockingFifo, onCleanup, tempDir, tempFile, waitUntilReading } from '../helpers.js';
+import { blockingFifo, onCleanup, readAt, tempDir, tempFile, waitUntilReading, writeAt } from '../helpers.js';
 import { pattern, rng } from './fixtures/pattern.mjs';
 import {
   fifos,
@@ -64,7 +64,7 @@ describe('/dev/full', () => {
 
     const file = await open('/dev/full', 'w');
     try {
-      await expect(file.write(Buffer.alloc(4096, 1), 0)).rejects.toMatchObject({
+      await expect(writeAt(file, Buffer.alloc(4096, 1), 0)).rejects.toMatchObject({
         code: 'ENOSPC',
         errno: -ENOSPC,
         syscall: 'aio_write',
@@ -413,7 +413,7 @@ describe('cancellation storm', () => {
         op.listenersAtSettle = getEventListeners(ac.signal, 'abort').length;
         wake?.();
       };
-      const settled = file.write(wanted(i), i * BLOCK, { signal: ac.signal }).then(
+      const settled = writeAt(file, wanted(i), i * BLOCK, { signal: ac.signal }).then(
         () => {
           op.ok = true;
           done();
@@ -504,8 +504,8 @@ describe('cancelling the first request queued on a descriptor', () => {
     const file = await open(p, 'r+');
     const busy = await saturateWorkers();
     const ac = new AbortController();
-    const first = settlements(file.write(Buffer.from('CCCC'), 0, { signal: ac.signal }));
-    const second = settlements(file.write(Buffer.from('DDDD'), 4));
+    const first = settlements(writeAt(file, Buffer.from('CCCC'), 0, { signal: ac.signal }));
+    const second = settlements(writeAt(file, Buffer.from('DDDD'), 4));
     ac.abort();
     await busy.release();
     await settledWithin(first, 5_000, 'the aborted write');
@@ -550,10 +550,10 @@ describe('cancelling the first request queued on a descriptor', () => {
         r2 = settlements(cb2.read());
         cancelR2 = () => cb2.cancel();
       } else {
-        h = file.read(Buffer.alloc(1), 0);
+        h = readAt(file, Buffer.alloc(1), 0);
         await untilReading([F], 1);
-        r1 = settlements(file.read(b1, 0, { priority: 10 }));
-        r2 = settlements(file.read(b2, 0, { priority: 0, signal: ac.signal }));
+        r1 = settlements(readAt(file, b1, 0, { reqprio: 10 }));
+        r2 = settlements(readAt(file, b2, 0, { reqprio: 0, signal: ac.signal }));
         cancelR2 = () => ac.abort();
       }
       await sleep(5);

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { AioCb, AioFile, open } from '../../src/index.js';
-import { distEntryUrl, onCleanup, tempDir, waitUntilReading } from '../helpers.js';
+import { distEntryUrl, onCleanup, readAt, tempDir, waitUntilReading, writeAt } from '../helpers.js';
 import { pattern, rng } from './fixtures/pattern.mjs';
 import { saturateWorkers, settledWithin, settlements, within } from './stress-helpers.js';
 
@@ -303,11 +303,11 @@ describe('closing and descriptor reuse', () => {
     // A read that blocks in libc holds the descriptor's one running slot;
     // seven writes of A's bytes queue behind it in libc, eight more wait in
     // the library's queue (concurrency 8).
-    const blockedRead = file.read(Buffer.alloc(1), 0);
+    const blockedRead = readAt(file, Buffer.alloc(1), 0);
     await waitUntilReading(fifo.fd);
     const chunk = (i: number) => Buffer.alloc(64, 0x41 + i);
-    const inLibc = Array.from({ length: 7 }, (_, i) => file.write(chunk(i), 0));
-    const inQueue = Array.from({ length: 8 }, (_, i) => file.write(chunk(7 + i), 0));
+    const inLibc = Array.from({ length: 7 }, (_, i) => writeAt(file, chunk(i), 0));
+    const inQueue = Array.from({ length: 8 }, (_, i) => writeAt(file, chunk(7 + i), 0));
     const outcomes = [...inLibc, ...inQueue].map((p) =>
       p.then(
         (n) => ({ ok: true as const, n }),

@@ -13,7 +13,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AbortError, type AioFile, type BatchOp, open } from '../../src/index.js';
-import { tempDir } from '../helpers.js';
+import { readAt, tempDir, writeAt } from '../helpers.js';
 import { pattern } from './fixtures/pattern.mjs';
 
 type Region = { pos: number; len: number; big: boolean };
@@ -161,7 +161,7 @@ async function run(file: string, initial: Buffer, steps: Step[]): Promise<void> 
           const e: Entry = s.op === 'read' ? { kind: 'read', ...s } : { kind: 'write', ...s };
           const buf = bufferFor(e);
           const pos = e.big ? BigInt(e.pos) : e.pos;
-          const r = await outcome(e.kind === 'read' ? f.read(buf, pos) : f.write(buf, pos));
+          const r = await outcome(e.kind === 'read' ? readAt(f, buf, pos) : writeAt(f, buf, pos));
           check(model, e, buf, r, where, false);
           break;
         }
@@ -183,7 +183,9 @@ async function run(file: string, initial: Buffer, steps: Step[]): Promise<void> 
           const ac = new AbortController();
           const pos = e.big ? BigInt(e.pos) : e.pos;
           const p = outcome(
-            e.kind === 'read' ? f.read(buf, pos, { signal: ac.signal }) : f.write(buf, pos, { signal: ac.signal }),
+            e.kind === 'read'
+              ? readAt(f, buf, pos, { signal: ac.signal })
+              : writeAt(f, buf, pos, { signal: ac.signal }),
           );
           if (s.when === 'sync') ac.abort();
           else queueMicrotask(() => ac.abort());
