@@ -4,12 +4,17 @@ const COLORS = {
   'posix-aio': '#1b7f3b',
   'posix-aio-batch': '#35b35f',
   'posix-aio-aiocb': '#7fd39a',
+  'posix-aio-aio': '#0b4d22',
+  'posix-aio-nowait-preview': '#9be3b0',
   'fs.promises': '#1f5fa8',
   'fs.read': '#5b93d6',
   'fs.readSync': '#a9c6ec',
   'fs.write': '#5b93d6',
   'fs.createReadStream': '#5b93d6',
   'fs.readFile': '#a9c6ec',
+  'fs.promises+io_uring': '#b8452f',
+  'fs.read+io_uring': '#e07b53',
+  'fs.createReadStream+io_uring': '#e07b53',
 };
 
 const esc = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
@@ -23,7 +28,9 @@ export function renderSvg(rows, info) {
   const panelH = 260;
   const cols = 2;
   const width = cols * panelW + 20;
-  const height = Math.ceil(workloads.length / cols) * (panelH + 30) + 110;
+  // The legend wraps: about 7 px per character plus the swatch.
+  const legendRows = Math.max(1, Math.ceil(impls.reduce((w, i) => w + 22 + i.length * 6.5, 0) / (width - 20)));
+  const height = Math.ceil(workloads.length / cols) * (panelH + 30) + 90 + legendRows * 18;
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
@@ -74,8 +81,12 @@ export function renderSvg(rows, info) {
     });
   });
   let lx = 10;
-  const ly = height - 20;
+  let ly = height - 4 - legendRows * 18 + 14;
   for (const impl of impls) {
+    if (lx + 22 + impl.length * 6.5 > width - 10) {
+      lx = 10;
+      ly += 18;
+    }
     out.push(`<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${COLORS[impl] ?? '#888'}"/>`);
     out.push(`<text x="${lx + 14}" y="${ly}">${esc(impl)}</text>`);
     lx += 22 + impl.length * 6.5;

@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <climits>
 
 #include "aiocb.h"
 #include "lio.h"
+#include "nowait.h"
 
 namespace posix_aio {
 
@@ -31,6 +34,15 @@ Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
   if (data->engine->ready()) throw Napi::Error::New(env, "dispatcher already set");
   data->engine->Init(env, info[0].As<Napi::Function>());
   return env.Undefined();
+}
+
+// drainWrites(timeoutMs): waits (blocking, bounded) for this environment's
+// writes and fsyncs in flight; the number still in flight. For the 'exit'
+// listener: Node 20 runs no cleanup hook on process.exit().
+Napi::Value DrainWrites(const Napi::CallbackInfo& info) {
+  int ms = IntArg(info[0], "timeoutMs", 0, INT32_MAX);
+  size_t left = GetAddonData(info.Env())->engine->DrainWrites(std::chrono::milliseconds(ms));
+  return Napi::Number::New(info.Env(), static_cast<double>(left));
 }
 
 Napi::Value Flush(const Napi::CallbackInfo& info) {
@@ -62,6 +74,7 @@ Napi::Object Constants(Napi::Env env) {
   set("O_DSYNC", O_DSYNC);
   set("EINPROGRESS", EINPROGRESS);
   set("ECANCELED", ECANCELED);
+  set("SIGRTMIN", SIGRTMIN);
   set("SIGRTMAX", SIGRTMAX);
 #ifdef AIO_PRIO_DELTA_MAX
   set("AIO_PRIO_DELTA_MAX", AIO_PRIO_DELTA_MAX);
@@ -75,6 +88,7 @@ Napi::Object Constants(Napi::Env env) {
 #ifdef O_DIRECT
   set("O_DIRECT", O_DIRECT);
 #endif
+  SetNowaitConstants(env, c);
   return c;
 }
 
@@ -89,11 +103,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setDispatcher", Napi::Function::New<SetDispatcher>(env, "setDispatcher"));
   exports.Set("dup", Napi::Function::New<Dup>(env, "dup"));
   exports.Set("flush", Napi::Function::New<Flush>(env, "flush"));
+  exports.Set("drainWrites", Napi::Function::New<DrainWrites>(env, "drainWrites"));
   exports.Set("lioListio", Napi::Function::New<LioListio>(env, "lioListio"));
   exports.Set("aioSuspend", Napi::Function::New<AioSuspend>(env, "aioSuspend"));
   exports.Set("aioCancelAll", Napi::Function::New<AioCancelAll>(env, "aioCancelAll"));
   exports.Set("aioInit", Napi::Function::New<AioInit>(env, "aioInit"));
   exports.Set("alignedBuffer", Napi::Function::New<AlignedBuffer>(env, "alignedBuffer"));
+  exports.Set("preadNowait", Napi::Function::New<PreadNowait>(env, "preadNowait"));
+  exports.Set("fadvise", Napi::Function::New<Fadvise>(env, "fadvise"));
+  exports.Set("fdFlags", Napi::Function::New<FdFlags>(env, "fdFlags"));
   exports.Set("constants", Constants(env));
   return exports;
 }

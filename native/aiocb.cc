@@ -5,6 +5,7 @@
 
 #include "addon.h"
 #include "engine.h"
+#include "signals.h"
 
 namespace posix_aio {
 
@@ -120,37 +121,52 @@ AioCbWrap::~AioCbWrap() {
   Request* r = req_;
   if (r == nullptr) return;
   r->wrapped = false;
-  if (!r->engine->stopped()) r->engine->Flush();
-  if (r->state == Request::State::kInProgress && !r->TryClaim()) {
-    // Dropped while libc still owns the block: cancel it and let the
-    // engine free it when it completes. After teardown nothing will, so it
-    // stays allocated.
-    if (r->engine->stopped() || !r->engine->EnsureReaper()) return;
-    r->engine->Cancel(r);
-    r->engine->Watch(r, false);
+  Engine* engine = r->engine.get();
+  if (!engine->stopped()) {
+    engine->Flush();
+    if (r->state == Request::State::kInProgress && !r->TryClaim() && engine->EnsureReaper()) {
+      // Collected while libc still owns the block: it runs to completion
+      // (a dropped write must not be lost; a signal may still tell someone
+      // that a read landed) and the reaper claims it. The live list's count
+      // keeps it allocated until then (for ever, if the environment ends
+      // first). Only an explicit dispose cancels.
+      engine->Watch(r, false);
+    }
   }
   r->Unref();
 }
 
 // submit(op, fsyncMode, slot): 0, an errno from the submitting call, or -1
 // when the block is still in progress.
+// submit(op, fsyncMode, slot): 0, an errno from the submitting call, -1
+// when the block is still in progress, -2 when deferred to a flush the
+// caller must schedule.
 Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Request* r = req_;
+  Engine* engine = r->engine.get();
   auto op = static_cast<OpKind>(info[0].As<Napi::Number>().Int32Value());
+  if (op != OpKind::kRead && op != OpKind::kWrite && op != OpKind::kFsync) {
+    throw Napi::RangeError::New(env, "unknown operation");
+  }
   bool defer = r->notify == Notify::kThread && op != OpKind::kFsync && Engine::CanDefer();
   // Submissions keep their order: anything not deferred goes after the
   // deferred ones (an fsync must follow the writes before it).
-  if (!defer) r->engine->Flush();
+  if (!defer) engine->Flush();
   if (r->state == Request::State::kInProgress && !r->TryClaim()) {
     return Napi::Number::New(env, -1);
   }
   int fsync_mode = info[1].As<Napi::Number>().Int32Value();
+  if (engine->stopped()) return Napi::Number::New(env, EBADF);
+  if (r->notify == Notify::kSignal &&
+      (!SignalUsable(r->signo) || !engine->KeepSignalHandled(r->signo))) {
+    return Napi::Number::New(env, EINVAL);
+  }
+  // The pool (and, for thread notification, the reaper) must exist before
+  // libc owns the request; failing here leaves the block as it was.
+  bool started = r->notify == Notify::kThread ? engine->EnsureReaper() : EnsurePool();
+  if (!started) return Napi::Number::New(env, errno != 0 ? errno : EAGAIN);
   r->slot = info[2].As<Napi::Number>().Uint32Value();
-  if (r->engine->stopped()) return Napi::Number::New(env, EBADF);
-  // The reaper must exist before libc owns the request.
-  if (r->notify == Notify::kThread && !r->engine->EnsureReaper())
-    return Napi::Number::New(env, errno);
   r->seq++;
   r->returned = false;
   r->op = op;
@@ -159,9 +175,8 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   if (defer) {
     r->cb.aio_lio_opcode = op == OpKind::kRead ? LIO_READ : LIO_WRITE;
     r->state = Request::State::kInProgress;
-    r->engine->AddLive(r);
-    // -2 asks the caller to schedule Flush() for the end of this tick.
-    return Napi::Number::New(env, r->engine->Defer(r) ? -2 : 0);
+    engine->AddLive(r);
+    return Napi::Number::New(env, engine->Defer(r) ? -2 : 0);
   }
   int rc;
   switch (op) {
@@ -171,11 +186,9 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
     case OpKind::kWrite:
       rc = aio_write(&r->cb);
       break;
-    case OpKind::kFsync:
+    default:
       rc = aio_fsync(fsync_mode, &r->cb);
       break;
-    default:
-      throw Napi::RangeError::New(env, "unknown operation");
   }
   if (rc != 0) {
     int e = errno;
@@ -185,8 +198,8 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, e);
   }
   r->state = Request::State::kInProgress;
-  r->engine->AddLive(r);
-  if (r->notify == Notify::kThread) r->engine->Watch(r);
+  engine->AddLive(r);
+  if (r->notify == Notify::kThread) engine->Watch(r);
   return Napi::Number::New(env, 0);
 }
 

@@ -1,35 +1,34 @@
 #include "engine.h"
 
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 
+#include "signals.h"
+
 namespace posix_aio {
 
 namespace {
 
-// Per aio_suspend() call. glibc registers a wait entry on each listed request
-// and finds each by a linear walk of its descriptor's queue, all under its
-// global AIO lock, so the list is kept short: the first request of each
-// descriptor (in submission order the one glibc runs next) and a cap
-// overall. Whatever is left out is still scanned on every wake-up, and a
-// timeout bounds how long it can go unnoticed.
-constexpr size_t kPerFd = 1;
+// glibc registers a wait entry on each request an aio_suspend() lists and
+// finds each by a linear walk of its descriptor's queue, all under its
+// global AIO lock, so the reaper lists at most two per descriptor and this
+// many overall. Whatever is left out is polled at kLeftOutPoll.
 constexpr size_t kMaxList = 256;
 constexpr auto kLeftOutPoll = std::chrono::milliseconds(20);
-// Longest single sleep. After it the sentinel's libc worker is handed back
-// to glibc's pool (it is re-armed at the next sleep), so long waits by many
-// environments cannot hold every worker on a sentinel.
-constexpr auto kMaxSleep = std::chrono::milliseconds(100);
+// Longest sleep with nothing left out: a safety net only, every wake-up
+// goes through the sentinel.
+constexpr auto kBackstop = std::chrono::milliseconds(1000);
 // How long teardown waits for requests libc cannot cancel (a read on a pipe
 // nobody writes never ends).
 constexpr auto kTeardownWait = std::chrono::milliseconds(2000);
+#ifdef __GLIBC__
 // Most aiocbs per lio_listio(): glibc puts per-entry arrays on the stack.
 constexpr size_t kFlushChunk = 1024;
+#endif
 
 void SleepOn(const std::vector<const struct aiocb*>& list, std::chrono::nanoseconds timeout) {
   auto ns = std::max<int64_t>(0, timeout.count());
@@ -40,44 +39,38 @@ void SleepOn(const std::vector<const struct aiocb*>& list, std::chrono::nanoseco
   aio_suspend(list.data(), static_cast<int>(list.size()), &ts);
 }
 
-void Poke(int fd) {
-  uint64_t one = 1;
-  ssize_t ignored = write(fd, &one, sizeof one);
-  (void)ignored;
-}
+// aio_error() is a plain load of an aligned int that a libc worker stores
+// under glibc's lock; a stale EINPROGRESS only delays the observation to the
+// next look (glibc's own aio_suspend() reads it the same way).
+bool Running(const struct aiocb* cb) { return aio_error(cb) == EINPROGRESS; }
 
 }  // namespace
 
 Engine::~Engine() {
-  if (sentinel_ != nullptr && !sentinel_stuck_) {
-    close(sentinel_->fd);
-    delete sentinel_;
-  }
+  if (sentinel_ != nullptr && !sentinel_stuck_) delete sentinel_;
+}
+
+bool Engine::AssertJsThread() const {
+  return env_ == nullptr || js_thread_ == std::this_thread::get_id();
 }
 
 void Engine::Init(Napi::Env env, Napi::Function dispatcher) {
   env_ = env;
+  js_thread_ = std::this_thread::get_id();
   tsfn_ = Tsfn::New(env, dispatcher, "posix-aio:completions", 0, 1, this);
   // Idle, the addon must not keep the event loop alive.
   tsfn_.Unref(env);
 }
 
 bool Engine::EnsureReaper() {
+  AIO_ASSERT(AssertJsThread());
   if (reaper_.joinable()) return true;
   if (stopped_) {
     errno = EBADF;
     return false;
   }
-  if (sentinel_ == nullptr) {
-    int fd = eventfd(0, EFD_CLOEXEC);
-    if (fd < 0) return false;
-    sentinel_ = new Sentinel();
-    sentinel_->fd = fd;
-    sentinel_->cb.aio_fildes = fd;
-    sentinel_->cb.aio_buf = &sentinel_->value;
-    sentinel_->cb.aio_nbytes = sizeof sentinel_->value;
-    sentinel_->cb.aio_sigevent.sigev_notify = SIGEV_NONE;
-  }
+  if (!EnsurePool()) return false;
+  if (sentinel_ == nullptr) sentinel_ = new Sentinel();
   try {
     reaper_ = std::thread([this] { Run(); });
   } catch (const std::system_error& e) {
@@ -95,45 +88,96 @@ void Engine::Hold() {
 }
 
 void Engine::Release() {
+  AIO_ASSERT(active_ > 0);
   if (--active_ == 0 && tsfn_refd_ && !stopped_) {
     tsfn_.Unref(env_);
     tsfn_refd_ = false;
   }
 }
 
+void Engine::Link(Request* req) {
+  FdList& l = live_[req->live_fd];
+  req->fd_next = nullptr;
+  req->fd_prev = l.tail;
+  if (l.tail != nullptr) l.tail->fd_next = req;
+  l.tail = req;
+  if (l.head == nullptr) l.head = req;
+}
+
+void Engine::Unlink(Request* req) {
+  auto it = live_.find(req->live_fd);
+  AIO_ASSERT(it != live_.end());
+  FdList& l = it->second;
+  if (req->fd_prev != nullptr) {
+    req->fd_prev->fd_next = req->fd_next;
+  } else {
+    l.head = req->fd_next;
+  }
+  if (req->fd_next != nullptr) {
+    req->fd_next->fd_prev = req->fd_prev;
+  } else {
+    l.tail = req->fd_prev;
+  }
+  req->fd_prev = req->fd_next = nullptr;
+  if (l.head == nullptr) live_.erase(it);
+}
+
 void Engine::AddLive(Request* req) {
+  AIO_ASSERT(AssertJsThread());
+  AIO_ASSERT(!req->on_live && req->refs >= 1);
+  req->refs++;
+  req->on_live = true;
   req->order = ++next_order_;
-  req->live_prev = nullptr;
-  req->live_next = live_head_;
-  if (live_head_ != nullptr) live_head_->live_prev = req;
-  live_head_ = req;
+  req->live_fd = req->cb.aio_fildes;
+  Link(req);
+  live_count_++;
 }
 
 void Engine::RemoveLive(Request* req) {
-  if (req->live_prev != nullptr) {
-    req->live_prev->live_next = req->live_next;
-  } else if (live_head_ == req) {
-    live_head_ = req->live_next;
+  AIO_ASSERT(AssertJsThread());
+  AIO_ASSERT(req->on_live && req->state != Request::State::kInProgress);
+  Unlink(req);
+  req->on_live = false;
+  live_count_--;
+  req->Unref();
+}
+
+void Engine::PruneFinished(int fd) {
+  // Requests libc finished that nobody has observed yet (SigevNone and
+  // SigevSignal ones, or collected blocks) stay on the live list until
+  // claimed; claiming them from the oldest end keeps the walks below short.
+  // Thread-notified ones are left to the reaper, whose delivery must be the
+  // claim that settles their promise.
+  auto it = live_.find(fd);
+  while (it != live_.end()) {
+    Request* x = it->second.head;
+    if (x == nullptr || Running(&x->cb) || (x->notify == Notify::kThread && x->wrapped)) break;
+    x->refs++;
+    x->TryClaim();
+    x->Unref();
+    it = live_.find(fd);
   }
-  if (req->live_next != nullptr) req->live_next->live_prev = req->live_prev;
-  req->live_prev = req->live_next = nullptr;
 }
 
 bool Engine::SurelyQueued(const Request* req) const {
   // Some older request of ours on the descriptor, at least as urgent, is
   // still in progress: glibc keeps it ahead of req, so req is not the head.
-  for (const Request* x = live_head_; x != nullptr; x = x->live_next) {
-    if (x != req && x->cb.aio_fildes == req->cb.aio_fildes && x->order < req->order &&
-        x->prio <= req->prio && aio_error(&x->cb) == EINPROGRESS) {
-      return true;
-    }
+  // Oldest first: the first one usually settles it.
+  auto it = live_.find(req->live_fd);
+  if (it == live_.end()) return false;
+  int prio = req->EffectivePrio();
+  for (const Request* x = it->second.head; x != nullptr && x != req; x = x->fd_next) {
+    if (x->order < req->order && x->EffectivePrio() <= prio && Running(&x->cb)) return true;
   }
   return false;
 }
 
 int Engine::Cancel(Request* req) {
+  AIO_ASSERT(AssertJsThread());
   Flush();
-  bool checked = req->state == Request::State::kInProgress && aio_error(&req->cb) == EINPROGRESS;
+  if (IsAnchorFd(req->cb.aio_fildes)) return AIO_NOTCANCELED;
+  if (req->on_live) PruneFinished(req->live_fd);
+  bool checked = req->state == Request::State::kInProgress && Running(&req->cb);
   if (checked && !SurelyQueued(req)) return AIO_NOTCANCELED;
   int rc = aio_cancel(req->cb.aio_fildes, &req->cb);
   if (rc < 0) return -errno;
@@ -141,26 +185,35 @@ int Engine::Cancel(Request* req) {
   // just before glibc took our cancel; if none is in progress now, req may
   // have been the head, and what queued behind it may be stranded.
   if (rc == AIO_CANCELED && checked && !SurelyQueued(req)) RequeueAfter(req);
-  // A cancelled request completes at once; make the reaper look now.
-  if (rc == AIO_CANCELED && req->notify == Notify::kThread) Kick();
+  // A cancelled request completes out of queue order: make the reaper look
+  // at everything.
+  if (rc == AIO_CANCELED) Kick();
   return rc;
 }
 
-void Engine::RequeueAfter(const Request* req) {
-  std::vector<Request*> behind;
-  for (Request* x = live_head_; x != nullptr; x = x->live_next) {
-    if (x->cb.aio_fildes == req->cb.aio_fildes && x->order > req->order &&
-        x->state == Request::State::kInProgress && aio_error(&x->cb) == EINPROGRESS) {
-      behind.push_back(x);
+void Engine::RequeueAfter(Request* req) {
+  if (!req->on_live) return;
+  // Everything of ours still queued on the descriptor may sit in the
+  // stranded chain: the newer requests, and older, less urgent ones that a
+  // more urgent req overtook. In glibc's queue order (effective priority,
+  // then submission) the first one still running means a worker has the
+  // queue again, and nothing after it is stranded.
+  std::vector<Request*> queued;
+  auto it = live_.find(req->live_fd);
+  if (it == live_.end()) return;
+  for (Request* x = it->second.head; x != nullptr; x = x->fd_next) {
+    if (x != req && x->state == Request::State::kInProgress && Running(&x->cb)) {
+      queued.push_back(x);
     }
   }
-  std::sort(behind.begin(), behind.end(),
-            [](const Request* a, const Request* b) { return a->order < b->order; });
+  std::stable_sort(queued.begin(), queued.end(), [](const Request* a, const Request* b) {
+    return a->EffectivePrio() < b->EffectivePrio();
+  });
   // First take every one of them out of glibc's queue, then submit them
   // again: a request submitted while the stranded chain still holds others
   // would be appended to that chain and stranded with it.
   std::vector<Request*> again;
-  for (Request* x : behind) {
+  for (Request* x : queued) {
     int rc = aio_cancel(x->cb.aio_fildes, &x->cb);
     // Running: glibc's worker has the descriptor's queue again.
     if (rc == AIO_NOTCANCELED) break;
@@ -168,9 +221,12 @@ void Engine::RequeueAfter(const Request* req) {
   }
   for (Request* x : again) {
     // A new seq makes the reaper's view of the cancelled submission stale;
-    // the same operation goes in again at the back of the descriptor's queue.
+    // the same operation goes in again at the back of the descriptor's
+    // queue, so it moves to the back of our list too (same live count).
     x->seq++;
+    Unlink(x);
     x->order = ++next_order_;
+    Link(x);
     x->ArmSigevent();
     int sub;
     switch (x->op) {
@@ -187,34 +243,33 @@ void Engine::RequeueAfter(const Request* req) {
 #ifdef __GLIBC__
     if (sub != 0) {
       // Completed with the submission's error, seen like any completion.
-      x->cb.__error_code = errno;
-      x->cb.__return_value = -1;
+      __atomic_store_n(&x->cb.__return_value, -1, __ATOMIC_RELAXED);
+      __atomic_store_n(&x->cb.__error_code, errno, __ATOMIC_RELEASE);
     }
 #else
     (void)sub;
 #endif
-    if (x->notify == Notify::kThread) Watch(x);
+    // Whoever watched the old submission now holds a stale seq: a request
+    // JavaScript waits on, or one whose wrapper was collected (nobody else
+    // would ever claim it), is watched again.
+    if (x->notify == Notify::kThread || !x->wrapped) Watch(x, x->wrapped);
   }
 }
 
-// Caller holds mu_ (JavaScript thread). An idle reaper (nothing to watch)
-// waits on idle_cv_ and is notified; one in aio_suspend() is woken through
-// the sentinel. The write is skipped when the reaper is awake (it drains
+// Caller holds mu_ (JavaScript thread). A reaper asleep in aio_suspend() is
+// woken by firing its sentinel. Skipped when the reaper is awake (it drains
 // incoming_ before it sleeps again) or already being woken, and on glibc
 // when it sleeps on a request of the same descriptor that runs first: glibc
 // runs one request per descriptor at a time, by priority then FIFO, so the
 // new one cannot finish before that one wakes the reaper.
 void Engine::WakeLocked(const Request* req, bool force) {
-  if (idle_) {
-    idle_cv_.notify_one();
-    return;
-  }
-  if (wake_pending_ || (!sleeping_ && !force)) return;
+  if (!sleeping_ || wake_pending_) return;
 #ifdef __GLIBC__
   if (!force && req != nullptr) {
+    int prio = req->EffectivePrio();
     for (const Listed& l : sleep_list_) {
       // The listed request must still be the submission the reaper waits on.
-      if (l.fd == req->cb.aio_fildes && l.prio <= req->prio && l.req->seq == l.seq &&
+      if (l.fd == req->cb.aio_fildes && l.prio <= prio && l.req->seq == l.seq &&
           l.req->state == Request::State::kInProgress) {
         return;
       }
@@ -222,30 +277,38 @@ void Engine::WakeLocked(const Request* req, bool force) {
   }
 #else
   (void)req;
+  (void)force;
 #endif
   wake_pending_ = true;
-  // The eventfd counter cannot overflow: each write is matched by the
-  // sentinel's read before wake_pending_ is cleared.
-  Poke(sentinel_->fd);
+  sentinel_->Fire();
+}
+
+Engine::Item Engine::MakeItem(Request* req, bool hold) const {
+  return Item{req,        nullptr, req->seq.load(), req->cb.aio_fildes, req->EffectivePrio(),
+              req->order, hold};
 }
 
 void Engine::Watch(Request* req, bool hold) {
+  AIO_ASSERT(AssertJsThread());
+  AIO_ASSERT(req->on_live);
   req->refs++;
   if (hold) Hold();
   std::lock_guard<std::mutex> lock(mu_);
-  incoming_.push_back(Item{req, nullptr, req->seq, req->cb.aio_fildes, req->prio, hold});
+  incoming_.push_back(MakeItem(req, hold));
   WakeLocked(req, false);
 }
 
 void Engine::WatchAll(const std::vector<Request*>& reqs) {
   if (reqs.empty()) return;
+  AIO_ASSERT(AssertJsThread());
   for (Request* r : reqs) {
+    AIO_ASSERT(r->on_live);
     r->refs++;
     Hold();
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (Request* r : reqs) {
-    incoming_.push_back(Item{r, nullptr, r->seq, r->cb.aio_fildes, r->prio, true});
+    incoming_.push_back(MakeItem(r, true));
     WakeLocked(r, false);
   }
 }
@@ -268,14 +331,16 @@ void Engine::Flush() {
   if (deferred_.empty()) return;
   std::vector<Request*> batch;
   batch.swap(deferred_);
+  bool refused = false;
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
   for (size_t at = 0; at < batch.size(); at += kFlushChunk) {
     size_t n = std::min(kFlushChunk, batch.size() - at);
     flush_list_.clear();
     for (size_t i = at; i < at + n; i++) {
-      // glibc never stores -1 as a status: still -1 afterwards means the
-      // entry was not enqueued.
+      // glibc stores EINPROGRESS in every entry it enqueues, under its lock,
+      // before lio_listio() returns, and never stores -1 as a status: still
+      // -1 afterwards means the entry was not enqueued.
       batch[i]->cb.__error_code = -1;
       flush_list_.push_back(&batch[i]->cb);
     }
@@ -283,50 +348,36 @@ void Engine::Flush() {
     int err = rc == 0 ? 0 : errno;
     for (size_t i = at; i < at + n; i++) {
       Request* r = batch[i];
-      if (r->cb.__error_code == -1) {
+      if (__atomic_load_n(&r->cb.__error_code, __ATOMIC_ACQUIRE) == -1) {
+        refused = true;
         // Refused (out of memory in libc): it completes with that error;
         // the reaper reports it like any completion.
-        r->cb.__error_code = err == 0 || err == EIO ? EAGAIN : err;
         r->cb.__return_value = -1;
+        __atomic_store_n(&r->cb.__error_code, err == 0 || err == EIO ? EAGAIN : err,
+                         __ATOMIC_RELEASE);
       }
     }
   }
   WatchAll(batch);
+  // A refused entry completes out of its descriptor's queue order.
+  if (refused) Kick();
 #endif
 }
 
 void Engine::AddSuspend(SuspendWait* wait) {
+  AIO_ASSERT(AssertJsThread());
   for (Request* r : wait->list) r->refs++;
   Hold();
   std::lock_guard<std::mutex> lock(mu_);
-  incoming_.push_back(Item{nullptr, wait, 0, -1, 0, true});
+  incoming_.push_back(Item{nullptr, wait, 0, -1, 0, 0, true});
   WakeLocked(nullptr, true);
 }
 
 void Engine::Kick() {
   if (!reaper_.joinable()) return;
   std::lock_guard<std::mutex> lock(mu_);
+  kick_pending_ = true;
   WakeLocked(nullptr, true);
-}
-
-// Reaper thread. Makes sure no libc worker stays blocked on the sentinel:
-// cancels it while queued, completes it by writing the eventfd while it
-// runs. Leaves `armed` true only if libc still holds it.
-void Engine::ReleaseSentinel(bool& armed) {
-  if (!armed) return;
-  Sentinel* s = sentinel_;
-  if (aio_error(&s->cb) == EINPROGRESS && aio_cancel(s->fd, &s->cb) != AIO_CANCELED) {
-    std::vector<const struct aiocb*> one(1, &s->cb);
-    for (int i = 0; i < 20 && aio_error(&s->cb) == EINPROGRESS; i++) {
-      Poke(s->fd);
-      SleepOn(one, std::chrono::milliseconds(10));
-    }
-  }
-  if (aio_error(&s->cb) == EINPROGRESS) return;
-  aio_return(&s->cb);
-  armed = false;
-  std::lock_guard<std::mutex> lock(mu_);
-  wake_pending_ = false;
 }
 
 void Engine::Run() {
@@ -337,33 +388,78 @@ void Engine::Run() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
   Sentinel* s = sentinel_;
-  std::vector<Item> watch;
+  std::unordered_map<int, Group> groups;
   std::vector<Item> waits;
   std::vector<Item> done;
+  std::vector<Item> fresh;
   std::vector<const struct aiocb*> list;
   std::vector<Listed> listed;
-  std::vector<std::pair<int, size_t>> fd_count;  // fd, requests listed
   bool armed = false;
+  auto last_full_scan = std::chrono::steady_clock::now();
+
+  // A watched request is finished, or stale: JavaScript already observed
+  // that submission (and may have submitted the block again).
+  auto finished = [](const Item& it) {
+    return it.req->seq.load(std::memory_order_relaxed) != it.seq || !Running(&it.req->cb);
+  };
 
   for (;;) {
+    bool full_scan;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
-      for (const Item& it : incoming_) {
-        (it.req != nullptr ? watch : waits).push_back(it);
-      }
-      incoming_.clear();
+      fresh.swap(incoming_);
+      full_scan = kick_pending_;
+      kick_pending_ = false;
     }
+    // Now and then look at everything: a request can complete out of its
+    // descriptor's queue order without this engine being told (another
+    // environment's aio_cancel(fd, NULL) on a shared descriptor).
+    auto scan_now = std::chrono::steady_clock::now();
+    if (scan_now - last_full_scan >= kBackstop) full_scan = true;
+    if (full_scan) last_full_scan = scan_now;
+    for (const Item& it : fresh) {
+      if (it.req == nullptr) {
+        waits.push_back(it);
+        continue;
+      }
+      Group& g = groups[it.fd];
+      if (!g.items.empty() && g.items.front().prio != it.prio) g.mixed = true;
+      // Oldest first; a request watched late (collected while in flight)
+      // goes back to its place.
+      auto pos = g.items.end();
+      while (pos != g.items.begin() && std::prev(pos)->order > it.order) --pos;
+      g.items.insert(pos, it);
+    }
+    fresh.clear();
 
-    // Every watched request is checked on each wake-up: aio_error() only
-    // reads a field, and a compaction keeps submission order.
     done.clear();
-    auto keep = std::remove_if(watch.begin(), watch.end(), [&](const Item& it) {
-      if (aio_error(&it.req->cb) == EINPROGRESS) return false;
-      done.push_back(it);
-      return true;
-    });
-    watch.erase(keep, watch.end());
+    for (auto gi = groups.begin(); gi != groups.end();) {
+      Group& g = gi->second;
+      if (full_scan || g.mixed) {
+        auto keep = std::remove_if(g.items.begin(), g.items.end(), [&](const Item& it) {
+          if (!finished(it)) return false;
+          done.push_back(it);
+          return true;
+        });
+        g.items.erase(keep, g.items.end());
+        g.mixed = false;
+        for (const Item& it : g.items) {
+          if (it.prio != g.items.front().prio) g.mixed = true;
+        }
+      } else {
+        // One effective priority: glibc completes them oldest first.
+        while (!g.items.empty() && finished(g.items.front())) {
+          done.push_back(g.items.front());
+          g.items.pop_front();
+        }
+      }
+      if (g.items.empty()) {
+        gi = groups.erase(gi);
+      } else {
+        ++gi;
+      }
+    }
 
     auto now = std::chrono::steady_clock::now();
     bool has_deadline = false;
@@ -371,7 +467,7 @@ void Engine::Run() {
     auto wkeep = std::remove_if(waits.begin(), waits.end(), [&](const Item& it) {
       SuspendWait* w = it.wait;
       for (Request* r : w->list) {
-        if (aio_error(&r->cb) != EINPROGRESS) {
+        if (!Running(&r->cb)) {
           w->result = 0;
           done.push_back(it);
           return true;
@@ -404,33 +500,30 @@ void Engine::Run() {
       if (was_empty) tsfn_.NonBlockingCall();
     }
 
-    if (watch.empty() && waits.empty()) {
-      // Nothing in flight: give the sentinel's worker back and wait on a
-      // condition variable, which wakes faster than the sentinel anyway.
-      ReleaseSentinel(armed);
-      std::unique_lock<std::mutex> lock(mu_);
-      if (stopping_ || !incoming_.empty()) continue;
-      idle_ = true;
-      idle_cv_.wait(lock, [this] { return stopping_ || !incoming_.empty(); });
-      idle_ = false;
-      continue;
-    }
-
     list.clear();
     listed.clear();
-    fd_count.clear();
     bool left_out = false;
-    for (const Item& it : watch) {
-      size_t k = 0;
-      while (k < fd_count.size() && fd_count[k].first != it.fd) k++;
-      if (k == fd_count.size()) fd_count.emplace_back(it.fd, 0);
-      if (fd_count[k].second >= kPerFd || list.size() >= kMaxList) {
+    for (auto& [fd, g] : groups) {
+      if (list.size() >= kMaxList) {
         left_out = true;
-        continue;
+        break;
       }
-      fd_count[k].second++;
-      listed.push_back(Listed{it.fd, it.prio, it.req, it.seq});
-      list.push_back(&it.req->cb);
+      const Item& first = g.items.front();
+      listed.push_back(Listed{fd, first.prio, first.req, first.seq});
+      list.push_back(&first.req->cb);
+      if (g.mixed) {
+        // glibc may run a more urgent, newer request next, and may complete
+        // a mix of priorities in an order no single listing covers.
+        const Item* urgent = &first;
+        for (const Item& it : g.items) {
+          if (it.prio < urgent->prio) urgent = &it;
+        }
+        if (urgent != &first) {
+          listed.push_back(Listed{fd, urgent->prio, urgent->req, urgent->seq});
+          list.push_back(&urgent->req->cb);
+        }
+        left_out = true;
+      }
     }
     for (const Item& it : waits) {
       for (Request* r : it.wait->list) {
@@ -442,9 +535,10 @@ void Engine::Run() {
       }
     }
 
-    if (!armed) armed = aio_read(&s->cb) == 0;
-    if (armed) list.push_back(&s->cb);
-    std::chrono::nanoseconds timeout = kMaxSleep;
+    if (!armed) armed = s->Arm();
+    if (armed) list.push_back(s->cb());
+    std::chrono::nanoseconds timeout = kBackstop;
+    // Unarmed (libc refused the sentinel): nothing can wake the reaper.
     if (left_out || !armed) timeout = kLeftOutPoll;
     if (has_deadline) {
       timeout = std::min<std::chrono::nanoseconds>(
@@ -453,31 +547,29 @@ void Engine::Run() {
 
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_ || !incoming_.empty()) continue;
-      sleeping_ = true;
+      if (stopping_ || !incoming_.empty() || kick_pending_) continue;
+      sleeping_ = armed;
       sleep_list_ = listed;
     }
-    auto slept = std::chrono::steady_clock::now();
     SleepOn(list, timeout);
-    bool sentinel_done = armed && aio_error(&s->cb) != EINPROGRESS;
     {
       std::lock_guard<std::mutex> lock(mu_);
       sleeping_ = false;
-      if (sentinel_done || !armed) wake_pending_ = false;
-    }
-    if (sentinel_done) {
-      aio_return(&s->cb);
-      armed = false;
-    } else if (armed && std::chrono::steady_clock::now() - slept >= kMaxSleep) {
-      ReleaseSentinel(armed);
+      // A fire happens under mu_ and completes the sentinel before it
+      // returns, so it is visible here.
+      if (armed && !s->Pending()) {
+        s->Reset();
+        armed = false;
+        wake_pending_ = false;
+      }
     }
   }
 
-  ReleaseSentinel(armed);
+  bool stuck = !s->Disarm();
   std::lock_guard<std::mutex> lock(mu_);
-  sentinel_stuck_ = armed;
+  sentinel_stuck_ = stuck;
   // Hand what the reaper still holds back for teardown.
-  incoming_.insert(incoming_.end(), watch.begin(), watch.end());
+  for (auto& [fd, g] : groups) incoming_.insert(incoming_.end(), g.items.begin(), g.items.end());
   incoming_.insert(incoming_.end(), waits.begin(), waits.end());
 }
 
@@ -488,6 +580,7 @@ void Engine::CallJs(Napi::Env env, Napi::Function fn, Engine* self, void*) {
 }
 
 void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
+  AIO_ASSERT(AssertJsThread());
   {
     std::lock_guard<std::mutex> lock(mu_);
     draining_.swap(completed_);
@@ -507,7 +600,8 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
     if (it.req != nullptr) {
       Request* r = it.req;
       // A stale seq means JavaScript already observed that submission (by
-      // polling) and may have submitted again.
+      // polling) and may have submitted again. The item's count keeps r
+      // alive through TryClaim().
       if (r->seq == it.seq && r->TryClaim() && r->wrapped && r->notify == Notify::kThread) {
         rec[n * 4] = kOpRecord;
         rec[n * 4 + 1] = r->slot;
@@ -539,24 +633,93 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
   }
 }
 
+bool Engine::KeepSignalHandled(int signo) {
+  AIO_ASSERT(AssertJsThread());
+  if (!IsStandardSignal(signo)) return true;
+  if (signal_handles_.count(signo) != 0) return true;
+  uv_loop_t* loop = nullptr;
+  if (env_ == nullptr || stopped_ || napi_get_uv_event_loop(env_, &loop) != napi_ok ||
+      loop != uv_default_loop()) {
+    return false;
+  }
+  auto* h = new uv_signal_t();
+  if (uv_signal_init(loop, h) != 0) {
+    delete h;
+    return false;
+  }
+  if (uv_signal_start(
+          h, [](uv_signal_t*, int) {}, signo) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+    return false;
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(h));
+  signal_handles_.emplace(signo, h);
+  return true;
+}
+
+size_t Engine::DrainWrites(std::chrono::milliseconds timeout) {
+  AIO_ASSERT(AssertJsThread());
+  if (stopped_) return 0;
+  Flush();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<const struct aiocb*> list;
+  for (;;) {
+    list.clear();
+    size_t pending = 0;
+    for (auto& [fd, l] : live_) {
+      for (Request* r = l.head; r != nullptr; r = r->fd_next) {
+        if (r->op == OpKind::kRead || !Running(&r->cb)) continue;
+        pending++;
+        if (list.size() < kMaxList) list.push_back(&r->cb);
+      }
+    }
+    if (pending == 0 || std::chrono::steady_clock::now() >= deadline) return pending;
+    SleepOn(list, std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(50),
+                                                     deadline - std::chrono::steady_clock::now()));
+  }
+}
+
 void Engine::Shutdown() {
   if (stopped_) return;
+  AIO_ASSERT(AssertJsThread());
   Flush();
   // 1. Cancel what this environment has queued. Running requests, and any
   //    that may be a descriptor's head (see Cancel()), finish on their own;
   //    another environment's requests may wait behind ours on a shared fd.
-  //    Newest first, so each one still sees the older ones that keep it
-  //    safely queued.
-  for (Request* r = live_head_; r != nullptr; r = r->live_next) {
-    if (aio_error(&r->cb) == EINPROGRESS) Cancel(r);
+  //    Newest first on each descriptor, so each one still sees the older
+  //    ones that keep it safely queued (each check stops at the first).
+  std::vector<int> fds;
+  fds.reserve(live_.size());
+  for (auto& [fd, l] : live_) fds.push_back(fd);
+  for (int fd : fds) PruneFinished(fd);
+  std::vector<Request*> newest_first;
+  newest_first.reserve(live_count_);
+  for (auto& [fd, l] : live_) {
+    for (Request* r = l.tail; r != nullptr; r = r->fd_prev) newest_first.push_back(r);
+  }
+  for (Request* r : newest_first) {
+    // Cancel() may requeue later ones, never free any: each is on the
+    // live list, which holds a count.
+    if (r->on_live && Running(&r->cb)) Cancel(r);
+  }
+  // 1b. Node closed this environment's signal listeners before running the
+  //     cleanup hooks: a signal-notified completion from here on must not
+  //     kill the process.
+  for (auto& [fd, l] : live_) {
+    for (Request* r = l.head; r != nullptr; r = r->fd_next) {
+      if (r->notify == Notify::kSignal) ShieldSignal(r->signo);
+    }
   }
   // 2. Wait, bounded, for what is still running.
   auto deadline = std::chrono::steady_clock::now() + kTeardownWait;
   std::vector<const struct aiocb*> list;
   for (;;) {
     list.clear();
-    for (Request* r = live_head_; r != nullptr && list.size() < kMaxList; r = r->live_next) {
-      if (aio_error(&r->cb) == EINPROGRESS) list.push_back(&r->cb);
+    for (auto& [fd, l] : live_) {
+      for (Request* r = l.head; r != nullptr && list.size() < kMaxList; r = r->fd_next) {
+        if (Running(&r->cb)) list.push_back(&r->cb);
+      }
     }
     if (list.empty() || std::chrono::steady_clock::now() >= deadline) break;
     SleepOn(list, std::chrono::milliseconds(50));
@@ -566,24 +729,27 @@ void Engine::Shutdown() {
   //     when it finally runs (cancelling it could strand other environments'
   //     requests behind it, see Cancel()); one already inside its system call
   //     keeps the pointers it has (a read on a pipe nobody writes).
-  for (Request* r = live_head_; r != nullptr; r = r->live_next) {
-    if (aio_error(&r->cb) == EINPROGRESS) __atomic_store_n(&r->cb.aio_nbytes, 0, __ATOMIC_SEQ_CST);
+  for (auto& [fd, l] : live_) {
+    for (Request* r = l.head; r != nullptr; r = r->fd_next) {
+      if (Running(&r->cb)) __atomic_store_n(&r->cb.aio_nbytes, 0, __ATOMIC_SEQ_CST);
+    }
   }
-  // 3. Stop the reaper. It releases its sentinel on the way out; sleeps are
-  //    bounded, so the join is too.
+  // 3. Stop the reaper. It takes its sentinel out of libc on the way out.
   if (reaper_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
-      idle_cv_.notify_one();
+      if (sleeping_ && !wake_pending_) {
+        wake_pending_ = true;
+        sentinel_->Fire();
+      }
     }
-    Poke(sentinel_->fd);
     reaper_.join();
   }
   stopped_ = true;
 
-  // 4. Settle the books. Requests libc has finished are released; any still
-  //    running is left allocated (libc keeps its pointer) and never freed.
+  // 4. Settle the books. Every watch and wait gives its count back; the
+  //    live list keeps those libc still holds, which are never freed.
   std::vector<Item> rest;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -597,19 +763,17 @@ void Engine::Shutdown() {
   draining_.clear();
   for (const Item& it : rest) {
     if (it.req != nullptr) {
-      if (aio_error(&it.req->cb) != EINPROGRESS) it.req->Unref();
+      it.req->Unref();
     } else {
-      for (Request* r : it.wait->list) {
-        if (aio_error(&r->cb) != EINPROGRESS) r->Unref();
-      }
+      for (Request* r : it.wait->list) r->Unref();
       delete it.wait;
     }
   }
-  for (Request* r = live_head_; r != nullptr;) {
-    Request* next = r->live_next;
-    r->TryClaim();
-    r = next;
+  std::vector<Request*> remaining;
+  for (auto& [fd, l] : live_) {
+    for (Request* r = l.head; r != nullptr; r = r->fd_next) remaining.push_back(r);
   }
+  for (Request* r : remaining) r->TryClaim();
   records_.Reset();
   if (env_ != nullptr) tsfn_.Abort();
 }

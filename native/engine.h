@@ -7,40 +7,56 @@
 // wakes when any completes, gathers every finished request, and hands the
 // batch to JavaScript with one thread-safe-function call per drain.
 //
-// New submissions must join the reaper's aio_suspend() list. The reaper is
-// woken through a sentinel aio_read() on an eventfd: writing the eventfd
-// completes the sentinel, which ends the wait. glibc runs one request per
-// descriptor at a time in priority-then-FIFO order, so a new request queued
-// behind one the reaper already waits on cannot finish first; such
-// submissions skip the wake-up altogether.
+// Waking the reaper (new submissions must join its aio_suspend() list):
+// the reaper also lists its sentinel, and Sentinel::Fire() completes it with
+// aio_cancel() (see wake.h). No libc worker is ever held per environment;
+// the process pays one worker, for the anchor, added to glibc's pool. So any
+// number of Workers, and aioInit({ threads: 1 }), keep every worker the user
+// asked for. Options weighed (depth-1 and depth-64 `file.read`, bench/):
+//   - a sentinel aio_read() on an eventfd per environment, completed by
+//     writing the eventfd (the first design): each sleeping reaper parks a
+//     worker, and 20 environments stalled the process;
+//   - one process-wide reaper for every environment: one parked worker, but
+//     a cross-environment hand-off on every completion and a shared lock;
+//   - pthread_kill() with a no-op handler so aio_suspend() returns EINTR: a
+//     signal sent just before the reaper enters its futex wait is lost, and
+//     aio_suspend() has no signal mask argument to close that window;
+//   - bounded polling: a wake-up every few milliseconds per environment;
+//   - cancelling a sentinel queued behind the anchor (chosen): no lost
+//     wake-up (a sentinel completed before the reaper sleeps makes
+//     aio_suspend() return at once), no polling, one worker per process.
+// A sleep is still bounded (kBackstop) as a safety net only.
 //
-// Lock order: Engine::mu_ only; it is never held while calling into libc
-// except the eventfd write.
+// Which requests the reaper lists: glibc runs one request per descriptor at
+// a time, by effective priority then FIFO (Request::EffectivePrio). For each
+// descriptor, the reaper lists the oldest watched request; when the
+// descriptor's watched requests have different effective priorities it also
+// lists the most urgent one and polls (kLeftOutPoll), since glibc may then
+// complete them in an order the reaper cannot predict. A wake-up looks only
+// at the front of each descriptor's queue (plus everything after a cancel),
+// so its cost does not grow with the depth of one descriptor's queue.
+//
+// Lock order: Engine::mu_, then glibc's AIO lock (Sentinel::Fire under mu_).
+// The reaper never holds mu_ while calling into libc.
 #pragma once
 
 #include <aio.h>
 #include <napi.h>
+#include <uv.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "request.h"
+#include "wake.h"
 
 namespace posix_aio {
-
-// The reaper's wake-up request: an aio_read() of 8 bytes on an eventfd. It
-// lives apart from the Engine so that, should libc still hold it when the
-// environment goes away, it can be left allocated instead of freed under libc.
-struct Sentinel {
-  struct aiocb cb {};
-  uint64_t value = 0;
-  int fd = -1;
-};
 
 // An aio_suspend() made from JavaScript, answered by the reaper.
 struct SuspendWait {
@@ -66,11 +82,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // completions. Must precede any Watch().
   void Init(Napi::Env env, Napi::Function dispatcher);
 
-  // JavaScript thread. Starts the reaper if needed; false (errno set) when
-  // a thread or eventfd cannot be had. Call before submitting anything the
-  // reaper must watch.
+  // JavaScript thread. Starts glibc's pool (EnsurePool) and the reaper if
+  // needed; false (errno set) when a thread or descriptor cannot be had.
+  // Call before submitting anything the reaper must watch.
   bool EnsureReaper();
-  // JavaScript thread. Hands a thread-notified submission to the reaper.
+  // JavaScript thread. Hands a submitted request to the reaper (a count).
   // `hold` keeps the event loop alive until it completes (not for requests
   // whose JavaScript object was collected: nobody waits for them).
   void Watch(Request* req, bool hold = true);
@@ -90,10 +106,13 @@ class Engine : public std::enable_shared_from_this<Engine> {
   static bool CanDefer();
   // JavaScript thread. Registers an aio_suspend() wait.
   void AddSuspend(SuspendWait* wait);
-  // JavaScript thread. Forces the reaper to rescan (after a cancel).
+  // JavaScript thread. Makes the reaper look at every watched request
+  // (after a cancel, which completes requests out of queue order).
   void Kick();
 
-  // JavaScript thread. Tracks submissions in flight for teardown.
+  // JavaScript thread. The live list: submissions libc holds (see the table
+  // in request.h). AddLive takes a count and assigns the submission order;
+  // RemoveLive drops it and may free the request.
   void AddLive(Request* req);
   void RemoveLive(Request* req);
 
@@ -102,18 +121,37 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // waits for a worker (rt/aio_misc.c __aio_remove_request marks the next
   // one runnable but never puts it on the run list) strands every request
   // queued behind it, forever. A request can be that head unless an older
-  // request of the same descriptor, at least as urgent, is still in progress
-  // (glibc keeps that one ahead of it); otherwise it is not cancelled here:
-  // it runs and settles with its real result (AIO_NOTCANCELED).
+  // request of the same descriptor, at least as urgent in glibc's effective
+  // priority, is still in progress (glibc keeps that one ahead of it);
+  // otherwise it is not cancelled here: it runs and settles with its real
+  // result (AIO_NOTCANCELED).
   // The older request may finish between that check and aio_cancel(); when
   // none is still in progress afterwards, the requests of ours behind the
   // cancelled one are cancelled and submitted again, in order, in case
   // glibc stranded them.
   int Cancel(Request* req);
 
+  // JavaScript thread, at each submission that notifies with a standard
+  // signal (real-time ones are kept handled by SignalUsable()). Node closes
+  // its handler when the last process.on() listener goes, and glibc queues
+  // the signal after the request's status is visible, so a completion could
+  // arrive with the default action (death) in place. The engine keeps a
+  // libuv signal handle of its own (unreferenced, no-op) for each such
+  // signal for the rest of the environment's life, which keeps libuv's
+  // handler installed. Main thread only (a Worker cannot take signals):
+  // false elsewhere.
+  bool KeepSignalHandled(int signo);
+
+  // JavaScript thread ('exit' listener). Waits up to `timeout` for every
+  // write and fsync in flight; returns how many are still in flight.
+  size_t DrainWrites(std::chrono::milliseconds timeout);
+
   // Env cleanup hook: cancels what can be cancelled, waits (bounded) for the
   // rest, stops the reaper and the thread-safe function.
   void Shutdown();
+
+  // A fresh mark for one duplicate check over a list (Request::mark).
+  uint64_t NextMark() { return ++mark_; }
 
   bool stopped() const { return stopped_; }
   bool ready() const { return env_ != nullptr; }
@@ -124,7 +162,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     SuspendWait* wait;
     uint32_t seq;
     int fd;
-    int prio;
+    int prio;  // effective priority
+    uint64_t order;
     bool held;  // counted in active_
   };
   // One request of the reaper's current aio_suspend() list.
@@ -134,18 +173,32 @@ class Engine : public std::enable_shared_from_this<Engine> {
     Request* req;
     uint32_t seq;
   };
+  // The watched requests of one descriptor, oldest first.
+  struct Group {
+    std::deque<Item> items;
+    bool mixed = false;  // different effective priorities
+  };
+  // This environment's live requests on one descriptor, oldest first.
+  struct FdList {
+    Request* head = nullptr;
+    Request* tail = nullptr;
+  };
 
   static void CallJs(Napi::Env env, Napi::Function fn, Engine* self, void*);
   using Tsfn = Napi::TypedThreadSafeFunction<Engine, void, CallJs>;
 
   void Run();
   bool SurelyQueued(const Request* req) const;
-  void RequeueAfter(const Request* req);
+  void PruneFinished(int fd);
+  void RequeueAfter(Request* req);
+  void Link(Request* req);
+  void Unlink(Request* req);
   void WakeLocked(const Request* req, bool force);
-  void ReleaseSentinel(bool& armed);
   void Hold();
   void Release();
   void Deliver(Napi::Env env, Napi::Function dispatcher);
+  Item MakeItem(Request* req, bool hold) const;
+  bool AssertJsThread() const;
 
   std::mutex mu_;
   std::vector<Item> incoming_;   // guarded by mu_
@@ -154,14 +207,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // Guarded by mu_; the Request fields it points at are read on the
   // JavaScript thread only (the reaper holds a count on each).
   std::vector<Listed> sleep_list_;
-  bool sleeping_ = false;  // in aio_suspend()
-  bool idle_ = false;      // waiting on idle_cv_ with nothing to watch
-  std::condition_variable idle_cv_;
-  bool wake_pending_ = false;
+  bool sleeping_ = false;      // in aio_suspend(), sentinel armed
+  bool wake_pending_ = false;  // the sentinel was fired
+  bool kick_pending_ = false;  // look at every watched request
   bool stopping_ = false;
 
   // JavaScript thread only.
   napi_env env_ = nullptr;
+  std::thread::id js_thread_;
   Tsfn tsfn_;
   Napi::Reference<Napi::Float64Array> records_;
   size_t records_cap_ = 0;
@@ -169,12 +222,20 @@ class Engine : public std::enable_shared_from_this<Engine> {
   uint64_t active_ = 0;          // watches + waits outstanding; refs the event loop
   bool tsfn_refd_ = false;
   bool stopped_ = false;
-  Request* live_head_ = nullptr;
+  std::unordered_map<int, FdList> live_;
+  size_t live_count_ = 0;
   uint64_t next_order_ = 0;
+  uint64_t mark_ = 0;
   std::vector<Item> draining_;
   std::vector<Request*> deferred_;
   std::vector<struct aiocb*> flush_list_;
+  // Standard signal -> the handle KeepSignalHandled() keeps (never closed:
+  // closing would restore the default action while a completion may still
+  // queue the signal; the main thread's loop is not closed at exit).
+  std::unordered_map<int, uv_signal_t*> signal_handles_;
 
+  // Allocated apart: should libc still hold it when the environment goes
+  // away (only if the anchor was taken away), it is left allocated.
   Sentinel* sentinel_ = nullptr;
   bool sentinel_stuck_ = false;  // set by the reaper as it exits
   std::thread reaper_;

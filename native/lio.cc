@@ -8,14 +8,19 @@
 #include "addon.h"
 #include "aiocb.h"
 #include "engine.h"
+#include "signals.h"
+#include "wake.h"
 
 namespace posix_aio {
 
 namespace {
 
-// glibc never stores -1 as a status, so a block still showing it after
-// lio_listio() was never enqueued.
+#ifdef __GLIBC__
+// glibc stores EINPROGRESS in every entry it enqueues, under its lock,
+// before lio_listio() returns, and never stores -1 as a status: a block
+// still showing -1 afterwards was never enqueued.
 constexpr int kNotEnqueued = -1;
+#endif
 // Most aiocbs per lio_listio() or aio_suspend() call: glibc puts per-entry
 // arrays on the calling thread's stack.
 constexpr size_t kChunk = 1024;
@@ -33,18 +38,76 @@ void WaitAll(const std::vector<Request*>& reqs) {
   }
 }
 
+void Prepare(Request* r) {
+  r->seq++;
+  r->returned = false;
+  r->ArmSigevent();
+  r->cb.aio_lio_opcode = r->lio_opcode;
+  r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
+}
+
+// Submits reqs; sets enqueued[i] exactly for each entry libc accepted and
+// returns the first error (0 when all were). On glibc: lio_listio() in
+// chunks with the not-enqueued marker. Elsewhere no libc's partial-failure
+// state is trusted (musl's lio_listio stops at the first refusal and leaves
+// the later entries' status untouched, possibly a previous use's result):
+// each entry goes in with its own aio_read()/aio_write(), whose return
+// value says exactly whether it was taken.
+int SubmitAll(const std::vector<Request*>& reqs, struct sigevent& user,
+              std::vector<char>& enqueued) {
+  enqueued.assign(reqs.size(), 0);
+  int first_err = 0;
+#ifdef __GLIBC__
+  struct sigevent none {};
+  none.sigev_notify = SIGEV_NONE;
+  // Never empty: glibc declares the list pointer non-null even for nent 0.
+  std::vector<struct aiocb*> list;
+  list.reserve(std::max<size_t>(1, std::min(kChunk, reqs.size())));
+  for (size_t at = 0; at < reqs.size() || (at == 0 && reqs.empty()); at += kChunk) {
+    size_t m = std::min(kChunk, reqs.size() - at);
+    list.clear();
+    for (size_t i = at; i < at + m; i++) {
+      Prepare(reqs[i]);
+      reqs[i]->cb.__error_code = kNotEnqueued;
+      list.push_back(&reqs[i]->cb);
+    }
+    bool last = at + m >= reqs.size();
+    // An empty list still goes to libc: with LIO_NOWAIT it notifies at once.
+    int rc = lio_listio(LIO_NOWAIT, list.data(), static_cast<int>(m), last ? &user : &none);
+    int err = rc == 0 ? 0 : errno;
+    for (size_t i = at; i < at + m; i++) {
+      enqueued[i] = __atomic_load_n(&reqs[i]->cb.__error_code, __ATOMIC_ACQUIRE) != kNotEnqueued;
+      if (!enqueued[i] && first_err == 0) first_err = err == 0 || err == EIO ? EAGAIN : err;
+    }
+    if (reqs.empty()) break;
+  }
+#else
+  (void)user;
+  for (size_t i = 0; i < reqs.size(); i++) {
+    Request* r = reqs[i];
+    Prepare(r);
+    int rc = r->lio_opcode == LIO_READ ? aio_read(&r->cb) : aio_write(&r->cb);
+    enqueued[i] = rc == 0;
+    if (rc != 0 && first_err == 0) first_err = errno;
+  }
+#endif
+  return first_err;
+}
+
 }  // namespace
 
-// lioListio(mode, entries, slots, notify, signo, sigval): 0, or
-// [errno, ...indices of entries libc did not enqueue]. Those entries are
-// left completed with that errno (EAGAIN ones are the caller's to retry).
+// lioListio(mode, entries, slots, notify, signo, sigval): 0; [errno,
+// ...indices of entries libc did not enqueue] (those are left completed
+// with that errno; EAGAIN ones are the caller's to retry); or -errno when
+// the call failed as a whole and every entry was left as it was.
 //
 // Both modes submit with LIO_NOWAIT, in chunks: LIO_WAIT then waits here
 // with aio_suspend(). glibc's own LIO_WAIT returns on EINTR with its
 // on-stack wait entries still linked to running requests, which their
 // completion would later write through; waiting here has no such hazard.
 // A list-level signal goes with the last chunk, so for lists longer than
-// one chunk it fires when that chunk's entries are done.
+// one chunk it fires when that chunk's entries are done. Off glibc a
+// list-level signal is refused (ENOSYS): entries are submitted one by one.
 Napi::Value LioListio(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mode = info[0].As<Napi::Number>().Int32Value();
@@ -57,12 +120,15 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   }
   Engine* engine = GetAddonData(env)->engine.get();
   engine->Flush();
-  if (!engine->EnsureReaper())
-    throw Napi::Error::New(env, "posix-aio: cannot start the completion thread");
+
+  // 1. Check everything before touching any entry: a throw or a refusal
+  //    here leaves every block as it was. Duplicates are found in one pass
+  //    with a mark per call.
   uint32_t n = entries.Length();
   std::vector<Request*> reqs;
   std::vector<uint32_t> index;
   reqs.reserve(n);
+  uint64_t mark = engine->NextMark();
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value v = entries.Get(i);
     if (v.IsNull() || v.IsUndefined()) continue;
@@ -73,10 +139,13 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
       throw Napi::Error::New(env, "an AioCb in the list is already in progress");
     }
     if (r->lio_opcode == LIO_NOP) continue;
-    for (Request* seen : reqs) {
-      if (seen == r) throw Napi::TypeError::New(env, "the same AioCb appears twice in the list");
+    if (r->mark == mark)
+      throw Napi::TypeError::New(env, "the same AioCb appears twice in the list");
+    r->mark = mark;
+    if (r->notify == Notify::kSignal &&
+        (!SignalUsable(r->signo) || !engine->KeepSignalHandled(r->signo))) {
+      return Napi::Number::New(env, -EINVAL);
     }
-    r->slot = slots.Get(i).As<Napi::Number>().Uint32Value();
     reqs.push_back(r);
     index.push_back(i);
   }
@@ -86,62 +155,42 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   struct sigevent user = none;
   if (mode == LIO_NOWAIT &&
       static_cast<Notify>(info[3].As<Napi::Number>().Int32Value()) == Notify::kSignal) {
+    int signo = info[4].As<Napi::Number>().Int32Value();
+    if (!SignalUsable(signo) || !engine->KeepSignalHandled(signo)) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    if (!Engine::CanDefer()) return Napi::Number::New(env, -ENOSYS);
     user.sigev_notify = SIGEV_SIGNAL;
-    user.sigev_signo = info[4].As<Napi::Number>().Int32Value();
+    user.sigev_signo = signo;
     user.sigev_value.sival_int = info[5].As<Napi::Number>().Int32Value();
   }
-  // Never empty: glibc declares the list pointer non-null even for nent 0.
-  std::vector<struct aiocb*> list;
-  list.reserve(std::max<size_t>(1, std::min(kChunk, reqs.size())));
-  std::vector<int> chunk_err(reqs.size(), 0);
-  int first_err = 0;
-  for (size_t at = 0; at < reqs.size() || (at == 0 && reqs.empty()); at += kChunk) {
-    size_t m = std::min(kChunk, reqs.size() - at);
-    list.clear();
-    for (size_t i = at; i < at + m; i++) {
-      Request* r = reqs[i];
-      r->seq++;
-      r->returned = false;
-      r->ArmSigevent();
-      r->cb.aio_lio_opcode = r->lio_opcode;
-      r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
-#ifdef __GLIBC__
-      r->cb.__error_code = kNotEnqueued;
-#endif
-      list.push_back(&r->cb);
-    }
-    bool last = at + m >= reqs.size();
-    // An empty list still goes to libc: with LIO_NOWAIT it notifies at once.
-    int rc = lio_listio(LIO_NOWAIT, list.data(), static_cast<int>(m), last ? &user : &none);
-    int err = rc == 0 ? 0 : errno;
-    if (err != 0 && first_err == 0) first_err = err;
-    for (size_t i = at; i < at + m; i++) chunk_err[i] = err;
-    if (reqs.empty()) break;
-  }
+  if (!engine->EnsureReaper()) return Napi::Number::New(env, -(errno != 0 ? errno : EAGAIN));
+
+  // 2. Submit. From here every entry is either in libc or completed with
+  //    the error that kept it out.
+  for (size_t i = 0; i < reqs.size(); i++)
+    reqs[i]->slot = slots.Get(index[i]).As<Napi::Number>().Uint32Value();
+  std::vector<char> enqueued;
+  int first_err = SubmitAll(reqs, user, enqueued);
 
   std::vector<Request*> accepted;
   std::vector<uint32_t> refused;
   for (size_t i = 0; i < reqs.size(); i++) {
     Request* r = reqs[i];
-#ifdef __GLIBC__
-    bool enqueued = aio_error(&r->cb) != kNotEnqueued;
-#else
-    bool enqueued = chunk_err[i] == 0 || aio_error(&r->cb) != EAGAIN;
-#endif
-    if (!enqueued) {
+    if (!enqueued[i]) {
       // Never reached libc: completed with the call's error.
       r->state = Request::State::kDone;
       r->ret = -1;
-      r->err = chunk_err[i] == 0 || chunk_err[i] == EIO ? EAGAIN : chunk_err[i];
+      r->err = first_err != 0 ? first_err : EAGAIN;
       refused.push_back(index[i]);
       continue;
     }
     r->state = Request::State::kInProgress;
-    r->engine->AddLive(r);
+    engine->AddLive(r);
     accepted.push_back(r);
   }
 
-  int err = refused.empty() ? 0 : first_err == EIO ? EAGAIN : first_err;
+  int err = refused.empty() ? 0 : first_err;
   if (mode == LIO_WAIT) {
     WaitAll(accepted);
     bool failed = !refused.empty();
@@ -152,7 +201,7 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     err = failed ? EIO : 0;
   } else {
     for (Request* r : accepted) {
-      if (r->notify == Notify::kThread) r->engine->Watch(r);
+      if (r->notify == Notify::kThread) engine->Watch(r);
     }
   }
   if (err == 0) return Napi::Number::New(env, 0);
@@ -197,25 +246,26 @@ Napi::Value AioSuspend(const Napi::CallbackInfo& info) {
 Napi::Value AioCancelAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info[0], "fd", 0, INT32_MAX);
+  // The engine's own descriptor: cancelling everything on it could take the
+  // anchor (see wake.h).
+  if (IsAnchorFd(fd)) return Napi::Number::New(env, -EBADF);
   GetAddonData(env)->engine->Flush();
   int rc = aio_cancel(fd, nullptr);
   if (rc < 0) return Napi::Number::New(env, -errno);
-  if (rc == AIO_CANCELED) GetAddonData(env)->engine->Kick();
+  // AIO_NOTCANCELED too: every queued request but the running one was
+  // cancelled, out of queue order.
+  if (rc != AIO_ALLDONE) GetAddonData(env)->engine->Kick();
   return Napi::Number::New(env, rc);
 }
 
-// aioInit(threads, num, idleTime): glibc tunables; a no-op elsewhere.
+// aioInit(threads, num, idleTime): glibc tunables for the pool EnsurePool()
+// starts (with one more thread for the anchor). False once the pool has
+// started, and off glibc.
 Napi::Value AioInit(const Napi::CallbackInfo& info) {
-#ifdef __GLIBC__
-  struct aioinit init {};
-  init.aio_threads = IntArg(info[0], "threads", 1, 1 << 16);
-  init.aio_num = IntArg(info[1], "num", 1, 1 << 20);
-  init.aio_idle_time = IntArg(info[2], "idleTime", 0, 1 << 30);
-  aio_init(&init);
-  return Napi::Boolean::New(info.Env(), true);
-#else
-  return Napi::Boolean::New(info.Env(), false);
-#endif
+  int threads = IntArg(info[0], "threads", 1, 1 << 16);
+  int num = IntArg(info[1], "num", 1, 1 << 20);
+  int idle = IntArg(info[2], "idleTime", 0, 1 << 30);
+  return Napi::Boolean::New(info.Env(), SetPoolConfig(threads, num, idle));
 }
 
 }  // namespace posix_aio

@@ -1,17 +1,36 @@
 // One POSIX AIO control block and the bookkeeping that owns it.
 //
-// A Request outlives the JavaScript object that created it whenever libc
-// still holds a pointer to its aiocb: the wrapper, the reaper's watch list and
-// teardown each hold a count, and the block is freed only when the last one
-// lets go. Every field below is touched on the JavaScript thread only, except
-// `cb`, which libc and the reaper read through aio_error()/aio_suspend().
+// Ownership: a Request is freed only when its count drops to zero, in
+// Unref(), and never while libc may still read or write its aiocb. Each
+// holder below owns exactly one count; debug builds (POSIX_AIO_DEBUG, used
+// by npm run test:asan) assert every row at each transition.
+//
+//   holder                     takes its count                drops it
+//   -------------------------  -----------------------------  ------------------------------
+//   the JavaScript wrapper     construction (refs = 1)        ~AioCbWrap (wrapped = false)
+//   the live list (libc has    Engine::AddLive at submission  Engine::RemoveLive, only from
+//     the aiocb: kInProgress)                                   TryClaim once libc is done
+//   a reaper watch (Item)      Engine::Watch / WatchAll       Engine::Deliver, or Shutdown
+//   a suspend wait entry       Engine::AddSuspend             Engine::Deliver, or Shutdown
+//
+// Hence: state == kInProgress <=> on_live, and a request on the live list
+// is never freed. A request still in progress when its environment is torn
+// down keeps its live count for ever: libc's pointer stays valid.
+//
+// Threads: every field is touched on the JavaScript thread only, except
+// `cb`, which libc's workers write and the reaper reads through aio_error()
+// and aio_suspend() (libc's own lock orders those accesses), and `seq`,
+// atomic, which the reaper reads.
 #pragma once
 
 #include <aio.h>
 #include <node_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+
+#include "debug.h"
 
 namespace posix_aio {
 
@@ -30,15 +49,17 @@ struct Request {
   std::shared_ptr<Engine> engine;
 
   // Identity of the current submission: a reaper delivery whose seq differs
-  // belongs to an earlier submission that was already observed.
-  uint32_t seq = 0;
+  // belongs to an earlier submission that was already observed. Written on
+  // the JavaScript thread; the reaper reads it to drop stale watches.
+  std::atomic<uint32_t> seq{0};
   // Slot of the JavaScript object in the registry of pending thread-mode ops.
   uint32_t slot = 0;
   State state = State::kIdle;
   bool returned = false;    // aio_return() already handed out for this result
   bool wrapped = true;      // the JavaScript wrapper still exists
   bool write_only = false;  // built from an immutable slice
-  int refs = 1;             // the wrapper + reaper watches + teardown
+  bool on_live = false;     // holds the live list's count
+  int refs = 1;             // see the table above
   int lio_opcode = LIO_NOP;
   // aio_reqprio as given: glibc's aio_fsync() overwrites the field.
   int prio = 0;
@@ -57,18 +78,28 @@ struct Request {
   napi_ref buffer_ref = nullptr;
   napi_env env = nullptr;
 
-  // Position in this environment's submission order (AddLive).
+  // Position in this environment's submission order (AddLive), and the
+  // links of the live list of its descriptor (oldest first).
   uint64_t order = 0;
-  // Intrusive list of submissions in flight in this environment (teardown
-  // walks it to cancel and wait).
-  Request* live_prev = nullptr;
-  Request* live_next = nullptr;
+  int live_fd = -1;
+  Request* fd_prev = nullptr;
+  Request* fd_next = nullptr;
+  // Marks the request as already seen while one lioListio() call checks
+  // its entries for duplicates (engine-wide counter, see Engine::NextMark).
+  uint64_t mark = 0;
+
+  // The priority glibc applies when ordering a descriptor's queue: it forces
+  // 0 for LIO_SYNC/LIO_DSYNC (__aio_enqueue_request), so an fsync can overtake
+  // older, less urgent requests.
+  int EffectivePrio() const { return op == OpKind::kFsync ? 0 : prio; }
 
   // Prepares the block for a submission: restores aio_reqprio and fills
   // aio_sigevent. kThread completions are reaped, so libc is told SIGEV_NONE
   // and no thread is created per operation.
   void ArmSigevent();
   // Moves kInProgress to kDone if libc has finished; true when this call did.
+  // May drop the live list's count (and so free the request: callers that
+  // still need it hold a count of their own).
   bool TryClaim();
   // Drops one count; frees the block (and the buffer reference) at zero.
   void Unref();

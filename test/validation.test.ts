@@ -304,6 +304,13 @@ describe('SigevSignal', () => {
     ['SIGKILL as a number', osConstants.signals.SIGKILL, RangeError],
     ["'SIGSTOP'", 'SIGSTOP', RangeError],
     ['SIGSTOP as a number', osConstants.signals.SIGSTOP, RangeError],
+    ['32 (glibc thread cancellation)', 32, RangeError],
+    ['33 (glibc set*id)', 33, RangeError],
+    ["'SIGSEGV'", 'SIGSEGV', RangeError],
+    ["'SIGBUS'", 'SIGBUS', RangeError],
+    ["'SIGFPE'", 'SIGFPE', RangeError],
+    ["'SIGILL'", 'SIGILL', RangeError],
+    ["'SIGUSR1' (Node's inspector)", 'SIGUSR1', RangeError],
   ] as Case[])('signal %s: %O naming the signal', (_l, value, cls) => {
     expectError(
       thrown(() => SigevSignal(value as never)),

@@ -4,10 +4,10 @@
 // aioReturn(), aioSuspend(), cancel()) for SigevNone and SigevSignal.
 import { inspect } from 'node:util';
 import { type NativeAioCb, native } from './binding.js';
-import { AioCancelStat, AioFsyncMode, ECANCELED, LioOpcode, Op, ReqState } from './constants.js';
+import { AioCancelStat, AioFsyncMode, ECANCELED, EINPROGRESS, LioOpcode, Op, ReqState } from './constants.js';
 import { AbortError, AioError, AioStateError, type AioSyscall, captureSite } from './errors.js';
 import { giveSlot, kComplete, scheduleFlush, takeSlot } from './registry.js';
-import { type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
+import { checkSignal, type SigevNotify, SigevThread, sigevCode, validateSigev } from './sigevent.js';
 import {
   describe,
   isDetached,
@@ -38,9 +38,12 @@ export interface AioCbInternals {
   native(cb: AioCb): NativeAioCb;
   check(cb: AioCb): void;
   begin(cb: AioCb, syscall: AioSyscall): Promise<number>;
+  /** Undoes begin() when the submission failed as a whole: the block is as before. */
+  abandon(cb: AioCb): void;
   slot(cb: AioCb): number;
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
+  /** Submits again an entry libc refused with EAGAIN; 0 once it has settled meanwhile. */
   resubmit(cb: AioCb): number;
   /** The opcode the block was made with (libc overwrites aio_lio_opcode). */
   opcode(cb: AioCb): LioOpcode;
@@ -382,6 +385,11 @@ export class AioCb implements Disposable {
   error(): number {
     if (!(this instanceof Object) || !(#n in this)) throw brandError('error', this);
     this.#observe();
+    const e = this.#n.error();
+    // libc may have finished between the observation and aio_error(): a
+    // final status reported here must also have settled the promise.
+    if (e === EINPROGRESS || this.#resolve === undefined) return e;
+    this.#observe();
     return this.#n.error();
   }
 
@@ -529,6 +537,7 @@ export class AioCb implements Disposable {
     if (this.#resolve !== undefined) {
       throw new AioStateError('ERR_AIO_IN_PROGRESS', 'AioCb: the block is already in progress');
     }
+    checkSignal(this.#sigev);
     const slot = this.#sigev.kind === 'thread' ? takeSlot(this) : 0;
     const rc = this.#n.submit(op, mode, slot);
     if (rc === -2) scheduleFlush();
@@ -614,8 +623,15 @@ export class AioCb implements Disposable {
           throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
       },
       begin(cb, syscall) {
+        checkSignal(cb.#sigev);
         const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
         return cb.#begin(slot, syscall, undefined);
+      },
+      abandon(cb) {
+        if (cb.#resolve === undefined) return;
+        cb.#resolve = cb.#reject = undefined;
+        giveSlot(cb.#slot);
+        cb.#slot = 0;
       },
       slot: (cb) => cb.#slot,
       observe: (cb) => cb.#observe(),
@@ -624,6 +640,9 @@ export class AioCb implements Disposable {
         cb.#settle(-1, errno);
       },
       resubmit(cb) {
+        // Settled meanwhile (an observation reported libc's EAGAIN): the
+        // operation is over for its caller and must not run after all.
+        if (cb.#resolve === undefined) return 0;
         const op = cb.#opcode === LioOpcode.LIO_READ ? Op.Read : Op.Write;
         const rc = cb.#n.submit(op, 0, cb.#slot);
         if (rc !== -2) return rc;

@@ -35,9 +35,18 @@ export interface NativeConstants {
   readonly O_DIRECT?: number;
   readonly EINPROGRESS: number;
   readonly ECANCELED: number;
+  readonly SIGRTMIN: number;
   readonly SIGRTMAX: number;
   readonly AIO_PRIO_DELTA_MAX: number;
   readonly AIO_LISTIO_MAX: number;
+  readonly POSIX_FADV_NORMAL: number;
+  readonly POSIX_FADV_SEQUENTIAL: number;
+  readonly POSIX_FADV_RANDOM: number;
+  readonly POSIX_FADV_WILLNEED: number;
+  readonly POSIX_FADV_DONTNEED: number;
+  readonly POSIX_FADV_NOREUSE: number;
+  /** Whether `preadNowait` was compiled over `preadv2(RWF_NOWAIT)` (else it reports ENOSYS). */
+  readonly HAVE_RWF_NOWAIT: boolean;
 }
 
 export interface NativeBinding {
@@ -54,6 +63,8 @@ export interface NativeBinding {
   ) => NativeAioCb;
   setDispatcher(fn: (count: number, records?: Float64Array) => void): void;
   flush(): void;
+  /** Waits, blocking and bounded, for this environment's writes and fsyncs in flight; how many remain. */
+  drainWrites(timeoutMs: number): number;
   dup(fd: number): number;
   lioListio(
     mode: number,
@@ -62,11 +73,17 @@ export interface NativeBinding {
     notify: number,
     signo: number,
     sigval: number,
-  ): 0 | number[];
+  ): 0 | number | number[];
   aioSuspend(entries: NativeAioCb[], timeoutMs: number, slot: number): void;
   aioCancelAll(fd: number): number;
   aioInit(threads: number, num: number, idleTime: number): boolean;
   alignedBuffer(size: number, alignment: number): ArrayBuffer;
+  /** `preadv2(fd, [view[offset..offset+length)], 1, position, RWF_NOWAIT)`: bytes or -errno; see native/nowait.h. */
+  preadNowait(fd: number, view: ArrayBufferView, position: number | bigint, offset: number, length: number): number;
+  /** `posix_fadvise`: 0 or -errno. */
+  fadvise(fd: number, offset: number | bigint, length: number | bigint, advice: number): number;
+  /** `fcntl(fd, F_GETFL)`, or -errno. */
+  fdFlags(fd: number): number;
   constants: NativeConstants;
 }
 

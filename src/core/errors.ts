@@ -28,7 +28,10 @@ export type AioSyscall =
   | 'fdatasync'
   | 'fchmod'
   | 'fchown'
-  | 'futime';
+  | 'futime'
+  | 'preadv2'
+  | 'posix_fadvise'
+  | 'fcntl';
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(osConstants.errno)) {

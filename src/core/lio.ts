@@ -6,7 +6,7 @@ import { native } from './binding.js';
 import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
 import { AioError, captureSite } from './errors.js';
 import { giveSlot, kComplete, takeSlot } from './registry.js';
-import { SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
+import { checkSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } from './sigevent.js';
 import { describe, validateFd, validateInt } from './validate.js';
 
 const EAGAIN = 11;
@@ -24,12 +24,14 @@ function validateList(list: unknown, fn: string): (AioCb | null)[] {
 
 /**
  * `lio_listio`: submits every entry with one call and returns one promise per
- * entry, in list order (`null` and `LIO_NOP` entries resolve to 0).
+ * entry, in list order (`null` and `LIO_NOP` entries resolve to 0). Lists of
+ * more than 1024 entries go to libc in chunks of 1024, and a list-level
+ * notification goes with the last chunk: it fires once that chunk is done.
  *
  * `LIO_NOWAIT` returns at once. `LIO_WAIT` returns once every entry has
  * completed, so `aioReturn()` works at once on each.
  *
- * @param sigevNotify list-level notification, fired once after all @default SigevNone
+ * @param sigevNotify list-level notification, fired once the (last chunk of the) list is done @default SigevNone
  * @throws {AioError} `EIO` (syscall `lio_listio`) in `LIO_WAIT` mode when an entry failed;
  *   `EINVAL` for an unknown mode
  * @throws {TypeError} for a list that is not an array of AioCb or null
@@ -56,37 +58,50 @@ export function lioListio(
     internals.check(cb);
   }
 
+  checkSignal(sev);
   const promises: Promise<number>[] = new Array(entries.length);
   const natives = new Array(entries.length);
   const slots: number[] = new Array(entries.length);
   const live: AioCb[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const cb = entries[i];
-    const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
-    if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
-      promises[i] = Promise.resolve(0);
+  let rc: 0 | number | number[];
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const cb = entries[i];
+      const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
       natives[i] = cb === null || cb === undefined ? null : internals.native(cb);
       slots[i] = 0;
-      continue;
+      if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
+        promises[i] = Promise.resolve(0);
+        continue;
+      }
+      promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
+        throw toError(f, site);
+      });
+      live.push(cb);
+      slots[i] = internals.slot(cb);
     }
-    promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
-      throw toError(f, site);
-    });
-    natives[i] = internals.native(cb);
-    slots[i] = internals.slot(cb);
-    live.push(cb);
+    rc = native.lioListio(
+      mode,
+      natives,
+      slots,
+      sigevCode(sev),
+      sev.kind === 'signal' ? sev.signal : 0,
+      sev.kind === 'signal' ? sev.value : 0,
+    );
+  } catch (e) {
+    // A signal nobody handles, or a native refusal: every block as before.
+    for (const cb of live) internals.abandon(cb);
+    throw e;
   }
-
-  const rc = native.lioListio(
-    mode,
-    natives,
-    slots,
-    sigevCode(sev),
-    sev.kind === 'signal' ? sev.signal : 0,
-    sev.kind === 'signal' ? sev.value : 0,
-  );
+  if (typeof rc === 'number' && rc < 0) {
+    // Failed as a whole (no thread or descriptor for the engine, a signal
+    // nobody handles): nothing was submitted, every block is as it was.
+    for (const cb of live) internals.abandon(cb);
+    throw new AioError(-rc, 'lio_listio', site);
+  }
   let err = 0;
   if (rc !== 0) {
+    rc = rc as number[];
     err = rc[0] as number;
     // Entries libc never enqueued come back completed with their error.
     for (const i of rc.slice(1)) {
@@ -192,8 +207,11 @@ export interface AioInitOptions {
 }
 
 /**
- * Sets glibc's AIO tunables. glibc applies them only before its first
- * request; elsewhere this does nothing and returns false.
+ * Sets glibc's AIO tunables for the pool the library starts at its first
+ * request (with one more thread than `threads`: the engine keeps one worker
+ * for its wake-up anchor, so every thread asked for stays available to
+ * requests). Call it before any operation.
+ * @returns true when applied; false once the pool has started, and off glibc
  * @throws {TypeError | RangeError} for options that are not an object, or
  *   values that are not integers in range
  * @example aioInit({ threads: 64, num: 256 })

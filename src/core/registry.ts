@@ -24,6 +24,8 @@ interface Registry {
 }
 
 const kRegistry = Symbol.for('posix-aio.registry');
+/** How long process exit waits for writes and fsyncs in flight. */
+const EXIT_WRITE_WAIT_MS = 2000;
 const host = native as unknown as { [kRegistry]?: Registry };
 
 function create(): Registry {
@@ -40,10 +42,23 @@ function create(): Registry {
   native.setDispatcher((count: number, fresh?: Float64Array) => {
     if (fresh !== undefined) r.records = fresh;
     const { records, slots } = r;
+    let failure: { error: unknown } | undefined;
     for (let i = 0; i < count; i++) {
-      // The owner gives the slot back itself and never throws.
-      slots[records[i * 4 + 1] as number]?.[kComplete](records[i * 4 + 2] as number, records[i * 4 + 3] as number);
+      // Each record settles on its own: one throwing owner must not keep
+      // the records after it (already claimed natively) from settling.
+      try {
+        slots[records[i * 4 + 1] as number]?.[kComplete](records[i * 4 + 2] as number, records[i * 4 + 3] as number);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    if (failure !== undefined) throw failure.error;
+  });
+  // Node 20 runs no environment cleanup hook on process.exit() or an
+  // uncaught exception, so the engine's teardown would not wait for writes
+  // already submitted. The 'exit' listener does, bounded (README: Guarantees).
+  process.once('exit', () => {
+    native.drainWrites(EXIT_WRITE_WAIT_MS);
   });
   return r;
 }

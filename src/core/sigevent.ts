@@ -1,4 +1,5 @@
 import { constants as osConstants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { constants as c } from './binding.js';
 
 /**
@@ -41,12 +42,46 @@ export const SigevNone: SigevNotify = Object.freeze({ kind: 'none' });
  */
 export const SigevThread: SigevNotify = Object.freeze({ kind: 'thread' });
 
+// Signals that can never announce a completion: SIGKILL and SIGSTOP cannot
+// be caught, the fault signals cannot be handled safely from JavaScript, and
+// Node reserves SIGUSR1 for its inspector.
+const reserved = new Set(
+  ['SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGSYS', 'SIGUSR1'].map(
+    (n) => (osConstants.signals as Record<string, number>)[n],
+  ),
+);
+const names = new Map<number, string>();
+for (const [name, n] of Object.entries(osConstants.signals as Record<string, number>)) {
+  if (!names.has(n)) names.set(n, name);
+}
+
+// The standard signals are the ones with names; between them and SIGRTMIN
+// lie libc's own real-time signals (32 and 33 on glibc).
+const lastStandard = Math.max(...names.keys());
+
+function isRealtime(signo: number): boolean {
+  return signo >= c.SIGRTMIN && signo <= c.SIGRTMAX;
+}
+
 /**
  * Queue `signal` (with `value`) to the process on completion.
- * @throws {TypeError | RangeError} for an unknown signal, or one that cannot be caught.
+ *
+ * Real-time signals (`SIGRTMIN`..`SIGRTMAX`, by number: 34..64 on glibc)
+ * work everywhere; if nothing handles one, the library installs a no-op
+ * handler so a completion never kills the process. A standard signal works
+ * only on the main thread and only when it has a `process.on()` listener
+ * as the operation is submitted; from then on the library keeps the signal
+ * handled, so a late completion (after the caller removed its listeners) is
+ * harmless.
+ * @throws {TypeError} for an unknown name or a non-integer
+ * @throws {RangeError} for a signal that cannot notify: out of range, glibc's
+ *   own 32 and 33, `SIGKILL`, `SIGSTOP`, `SIGSEGV`, `SIGBUS`, `SIGFPE`,
+ *   `SIGILL`, `SIGTRAP`, `SIGABRT`, `SIGSYS`, `SIGUSR1` (Node's inspector), or
+ *   any standard signal inside a Worker
  * @example
  * process.on('SIGUSR2', () => console.log('done'));
  * const cb = AioCb.fromFd(fd, 0, SigevSignal('SIGUSR2'));
+ * const rt = AioCb.fromFd(fd, 0, SigevSignal(40)); // a real-time signal
  */
 export function SigevSignal(signal: string | number, value = 0): SigevNotify {
   let signo: number;
@@ -60,17 +95,43 @@ export function SigevSignal(signal: string | number, value = 0): SigevNotify {
     throw new TypeError(`SigevSignal: signal must be a name or an integer, got ${typeof signal}`);
   }
   // glibc does not check the sigevent at submission: a bad number surfaces
-  // only at completion, by overwriting the request's status. Refuse it here.
-  if (signo < 1 || signo > c.SIGRTMAX) {
-    throw new RangeError(`SigevSignal: signal ${signo} is out of range 1..${c.SIGRTMAX}`);
-  }
-  if (signo === osConstants.signals.SIGKILL || signo === osConstants.signals.SIGSTOP) {
-    throw new RangeError('SigevSignal: SIGKILL and SIGSTOP cannot notify completion');
+  // only at completion, by overwriting the request's status (or by killing
+  // the process). Refuse it here.
+  if (!isRealtime(signo)) {
+    if (signo < 1 || signo > lastStandard) {
+      throw new RangeError(
+        `SigevSignal: signal ${signo} cannot notify completion: use a standard signal or ${c.SIGRTMIN}..${c.SIGRTMAX}`,
+      );
+    }
+    if (reserved.has(signo)) {
+      throw new RangeError(`SigevSignal: signal ${names.get(signo) ?? signo} cannot notify completion`);
+    }
+    if (!isMainThread) {
+      throw new RangeError(
+        `SigevSignal: a Worker cannot listen for ${names.get(signo) ?? signo}; use a real-time signal (${c.SIGRTMIN}..${c.SIGRTMAX})`,
+      );
+    }
   }
   if (!Number.isInteger(value) || value < -2147483648 || value > 2147483647) {
     throw new RangeError('SigevSignal: value must be a 32-bit integer');
   }
   return Object.freeze({ kind: 'signal', signal: signo, value });
+}
+
+/**
+ * At submission: throws a RangeError unless the signal can announce the
+ * completion now: a standard signal needs a `process.on()` listener. Once
+ * one has been used, the engine keeps the signal handled for the life of
+ * the environment, whatever happens to the listeners (native/engine.h).
+ */
+export function checkSignal(s: SigevNotify): void {
+  if (s.kind !== 'signal' || isRealtime(s.signal)) return;
+  const name = names.get(s.signal) as NodeJS.Signals;
+  if (process.listenerCount(name) === 0) {
+    throw new RangeError(
+      `SigevSignal: ${name} has no process.on('${name}') listener: its completion would kill the process`,
+    );
+  }
 }
 
 /** Native notify kind codes (see native/request.h). */

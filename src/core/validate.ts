@@ -55,15 +55,12 @@ export function validateView(buf: unknown, name = 'buffer'): ArrayBufferView {
 
 export function validateAbortSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  if (
-    typeof signal !== 'object' ||
-    signal === null ||
-    typeof (signal as AbortSignal).aborted !== 'boolean' ||
-    typeof (signal as AbortSignal).addEventListener !== 'function'
-  ) {
+  // A real AbortSignal only: a look-alike's listener methods run inside the
+  // completion path, where a throw could not be reported to its operation.
+  if (!(signal instanceof AbortSignal)) {
     throw new TypeError(`${name} must be an AbortSignal, got ${describe(signal)}`);
   }
-  return signal as AbortSignal;
+  return signal;
 }
 
 export function validateOptions<T extends object>(options: unknown, name = 'options'): Partial<T> {

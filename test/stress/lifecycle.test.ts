@@ -232,7 +232,8 @@ describe('a process leaving with operations in flight', () => {
   ] as const;
 
   for (const c of cases) {
-    it(`${c.how}: exit code ${c.code} within 1 s, no native abort`, () => {
+    // The exit waits, bounded (2 s), for the writes in flight (README: Guarantees).
+    it(`${c.how}: exit code ${c.code} within 3 s, no native abort`, () => {
       const entry = distEntryUrl();
       const dir = tempDir();
       const r = spawnSync(process.execPath, [fixture('exit-child.mjs'), entry, dir, c.how], {
@@ -249,7 +250,7 @@ describe('a process leaving with operations in flight', () => {
       const marker = /EXITING (\d+)/.exec(r.stdout);
       expect(marker, detail).not.toBeNull();
       const exitMs = end - Number(marker?.[1]);
-      expect(exitMs, `exit took ${exitMs} ms after the marker`).toBeLessThan(1000);
+      expect(exitMs, `exit took ${exitMs} ms after the marker`).toBeLessThan(3000);
     });
   }
 });
