@@ -176,22 +176,36 @@ export class Engine {
   atCursor(body: (at: number | bigint) => Promise<number>, advance: boolean): Promise<number> {
     const run = async () => {
       if (!this.#cursorKnown) {
-        // Not this.stat(): that waits for the mutations in flight, and the
-        // caller may be one of them.
-        this.#cursor = await new Promise<number>((resolve, reject) => {
-          fs.fstat(this.fd, (err, st) => (err ? reject(this.decorate(err)) : resolve(st.size)));
-        });
+        this.#cursor = await this.#size();
         this.#cursorKnown = true;
       }
       const at = this.#cursor;
       const n = await body(at);
-      if (!advance) this.#cursorKnown = false;
-      else this.#cursor = typeof at === 'bigint' ? at + BigInt(n) : at + n;
+      if (advance) {
+        this.#cursor = typeof at === 'bigint' ? at + BigInt(n) : at + n;
+      } else {
+        // An appending write leaves the kernel's offset at the end as THAT
+        // write made it; a later positioned write (which appends too) does
+        // not move it. So take the size now, not at the next use.
+        try {
+          this.#cursor = await this.#size();
+        } catch {
+          this.#cursorKnown = false;
+        }
+      }
       return n;
     };
     const p = this.#cursorTail.then(run);
     this.#cursorTail = p.then(noop, noop);
     return p;
+  }
+
+  // Not this.stat(): that waits for the mutations in flight, and the caller
+  // may be one of them.
+  #size(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      fs.fstat(this.fd, (err, st) => (err ? reject(this.decorate(err)) : resolve(st.size)));
+    });
   }
 
   #atCursor(syscall: 'aio_write', buffer: ArrayBufferView, o: OpOptions): Promise<number> {
