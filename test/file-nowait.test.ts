@@ -17,6 +17,7 @@ import { rejection, tempDir } from './helpers.js';
 const PAGE = 4096;
 
 afterEach(() => {
+  nowaitInternals.setPread(undefined);
   setNowaitLimits();
   nowaitInternals.resetTurn();
 });
@@ -193,21 +194,17 @@ describe('ordering: a read never overtakes a write, truncate or sync submitted b
 
 describe('partial hits', () => {
   // A 4 MiB file whose pages are all dropped, then its first 16 pages read
-  // back with fs (the kernel's read-ahead may cache a few more around them):
-  // the file's start is cached, its end is not. Nothing probes the end with
-  // RWF_NOWAIT first, since a miss itself starts read-ahead there.
+  // back through AIO on the file's own descriptor, whose read-ahead is off
+  // ('random' applies to that open file): the start is cached, the rest is
+  // not. Nothing probes the rest with RWF_NOWAIT first, since a miss itself
+  // starts read-ahead there.
   const SIZE = 1024 * PAGE;
   async function withHole(): Promise<{ file: AioFile; data: Buffer }> {
     const { path: p, data } = dataFile(SIZE);
     const file = await open(p, 'r+');
-    await file.advise(0, 0, 'dontneed');
     await file.advise(0, 0, 'random');
-    const fd = fs.openSync(p, 'r');
-    try {
-      fs.readSync(fd, Buffer.alloc(16 * PAGE), 0, 16 * PAGE, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
+    await file.advise(0, 0, 'dontneed');
+    await file.read(Buffer.alloc(16 * PAGE), { position: 0, nowait: false });
     return { file, data };
   }
 
@@ -221,7 +218,7 @@ describe('partial hits', () => {
       expect(buf.equals(data.subarray(0, buf.length))).toBe(true);
       const s = file.stats();
       if (canMiss) {
-        expect(s).toMatchObject({ inlinePartial: 1, inlineHits: 0, aioSubmissions: 1 });
+        expect(s).toMatchObject({ inlinePartial: 1, inlineHits: 0, aioSubmissions: 2 });
         expect(s.inlineBytes).toBeGreaterThanOrEqual(16 * PAGE);
         expect(s.inlineBytes).toBeLessThan(buf.length);
       }
@@ -237,7 +234,7 @@ describe('partial hits', () => {
       const { bytesRead } = await file.read(buf, 0, buf.length, 900 * PAGE);
       expect(bytesRead).toBe(8 * PAGE);
       expect(buf.equals(data.subarray(900 * PAGE, 908 * PAGE))).toBe(true);
-      if (canMiss) expect(file.stats()).toMatchObject({ misses: 1, inlineHits: 0, aioSubmissions: 1 });
+      if (canMiss) expect(file.stats()).toMatchObject({ misses: 1, inlineHits: 0, aioSubmissions: 2 });
     } finally {
       await file.close();
     }
@@ -255,7 +252,7 @@ describe('partial hits', () => {
       if (canMiss) {
         const s = file.stats();
         expect(s.inlinePartial).toBe(1);
-        expect(s.aioSubmissions).toBe(8);
+        expect(s.aioSubmissions).toBe(1 + 8);
       }
     } finally {
       await file.close();
@@ -489,6 +486,50 @@ describe('stats()', () => {
       }
     },
   );
+});
+
+describe('fallbacks', () => {
+  it.each([
+    ['EOPNOTSUPP', -os.constants.errno.EOPNOTSUPP],
+    ['ENOSYS', -os.constants.errno.ENOSYS],
+  ])('%s from the inline read turns the path off for the file; every byte still arrives through AIO', async (name, r) => {
+    const { path: p, data } = dataFile(8 * PAGE);
+    const file = await open(p);
+    let calls = 0;
+    nowaitInternals.setPread(() => {
+      calls++;
+      return r;
+    });
+    try {
+      for (let i = 0; i < 8; i++) {
+        const { buffer } = await file.read(Buffer.alloc(PAGE), 0, PAGE, i * PAGE);
+        expect(buffer.equals(data.subarray(i * PAGE, (i + 1) * PAGE))).toBe(true);
+      }
+      const s = file.stats();
+      if (HAVE_RWF_NOWAIT) {
+        expect(calls).toBe(1);
+        expect(s.disabled).toMatch(new RegExp(`^${name}`));
+        expect(s).toMatchObject({ inlineHits: 0, misses: 1, aioSubmissions: 8 });
+      }
+    } finally {
+      nowaitInternals.setPread(undefined);
+      await file.close();
+    }
+  });
+
+  it('another error of the inline read is not reported: the AIO read of the same range is', async () => {
+    const { path: p, data } = dataFile(PAGE);
+    const file = await open(p);
+    nowaitInternals.setPread(() => -os.constants.errno.EIO);
+    try {
+      const { buffer } = await file.read(Buffer.alloc(PAGE), 0, PAGE, 0);
+      expect(buffer.equals(data)).toBe(true);
+      if (HAVE_RWF_NOWAIT) expect(file.stats()).toMatchObject({ misses: 1, disabled: undefined });
+    } finally {
+      nowaitInternals.setPread(undefined);
+      await file.close();
+    }
+  });
 });
 
 describe('cancellation and close keep their contracts', () => {
