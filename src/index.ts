@@ -21,11 +21,13 @@
 // Low level (src/core): AioCb and friends, a mirror of nix::sys::aio.
 
 // High level (src/api): files, batches, iterators.
+export type { Advice } from './api/advise.js';
 export type { ReadChunksOptions, WriteChunksOptions } from './api/chunks.js';
 export { completions } from './api/completions.js';
 export type { FromFdOptions } from './api/descriptors.js';
 export {
   AioFile,
+  type AioFileStats,
   type BatchOp,
   type BatchOptions,
   type FileReadResult,
@@ -33,6 +35,7 @@ export {
   type OperationOptions,
   type ReadFileOptions,
   type ReadOptions,
+  type ReadPathOptions,
   type ReadVResult,
   type StatOptions,
   type SyncOptions,
@@ -43,6 +46,7 @@ export {
   type WriteStringOptions,
   type WriteVResult,
 } from './api/file.js';
+export { type NowaitLimits, type NowaitStats, setNowaitLimits } from './api/nowait.js';
 export { type AioFileOptions, type OpenOptions, open } from './api/open.js';
 export {
   AioReadStream,

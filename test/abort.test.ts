@@ -291,7 +291,9 @@ describe('close while busy', () => {
   it('on a regular file: the admitted reads finish with data, the queued ones are cancelled', async () => {
     const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff));
     const { path: p } = tempFile(data);
-    const file = await open(p, 'r', 0o666, { concurrency: 4 });
+    // nowait: false: cached reads would otherwise all complete inline, and
+    // the queue for admission is what close() must cancel here.
+    const file = await open(p, 'r', 0o666, { concurrency: 4, nowait: false });
     const fd = file.fd;
     const bufs = Array.from({ length: 100 }, () => Buffer.alloc(10));
     const reads = Promise.allSettled(bufs.map((b, i) => readAt(file, b, i * 10)));

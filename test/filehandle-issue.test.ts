@@ -95,7 +95,9 @@ describe('one abort listener per file and signal', () => {
   it('16 reads in flight and writeChunks({ depth: 16 }) on one signal: one listener, no warning', async () => {
     const data = Buffer.alloc(64 * 1024, 0x5a);
     const { path: p } = tempFile(data);
-    const file = await open(p, 'r+', undefined, { concurrency: 4 });
+    // nowait: false: the listener of reads in flight is what is checked, and
+    // cached reads would otherwise complete inline without one.
+    const file = await open(p, 'r+', undefined, { concurrency: 4, nowait: false });
     const ac = new AbortController();
     const reads = Array.from({ length: 16 }, (_, i) =>
       file.read(Buffer.alloc(512), { position: i * 512, signal: ac.signal }),
@@ -133,7 +135,8 @@ describe('one abort listener per file and signal', () => {
     const script = `
       import { getEventListeners } from 'node:events';
       import { open } from ${JSON.stringify(url)};
-      const file = await open(${JSON.stringify(p)}, 'r', undefined, { concurrency: 8 });
+      // nowait: false: queued AIO reads are what the abort must reach.
+      const file = await open(${JSON.stringify(p)}, 'r', undefined, { concurrency: 8, nowait: false });
       const buf = Buffer.alloc(64);
       const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
       const done = new AbortController();

@@ -18,6 +18,8 @@ export interface FromFdOptions {
   readonly concurrency?: number | undefined;
   /** See {@link AioFileOptions.fanout}. @default 1 */
   readonly fanout?: number | undefined;
+  /** See {@link AioFileOptions.nowait} (off anyway when the descriptor has `O_DIRECT`). @default true */
+  readonly nowait?: boolean | undefined;
 }
 
 const DEFAULT_CONCURRENCY = 64;
@@ -29,6 +31,12 @@ export function concurrency(c: unknown): number {
 
 export function fanoutOf(f: unknown, fallback: number): number {
   return f === undefined ? fallback : args.integer(f, 'options.fanout', 1, 1024);
+}
+
+export function nowaitOption(v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== 'boolean') throw args.invalidArgType('options.nowait', 'of type boolean', v);
+  return v;
 }
 
 export function duplicates(fd: number, fanout: number): number[] {
@@ -50,7 +58,9 @@ export function engineFromFd(fd: unknown, options: unknown): Engine {
   if (o.autoClose !== undefined && typeof o.autoClose !== 'boolean') {
     throw args.invalidArgType('options.autoClose', 'of type boolean', o.autoClose);
   }
-  return new Engine(duplicates(f, fanoutOf(o.fanout, 1)), undefined, o.autoClose === true, limit, fcntlAppend(f));
+  const nowait = nowaitOption(o.nowait);
+  const fds = duplicates(f, fanoutOf(o.fanout, 1));
+  return new Engine(fds, undefined, o.autoClose === true, limit, fcntlAppend(f), { nowait });
 }
 
 // Whether fd was opened with O_APPEND, from /proc where there is one.

@@ -9,11 +9,16 @@ import { AIO_LISTIO_MAX, AioFsyncMode, LioMode, LioOpcode } from '../core/consta
 import { AbortError, AioError, type AioSyscall } from '../core/errors.js';
 import { lioListio } from '../core/lio.js';
 import { Admission, type Hub, kCloseReason, Signals } from './admission.js';
+import { createNowaitState, mutationSettled, mutationStarted, type NowaitState, readThrough } from './nowait.js';
 
-/** What every operation carries: an optional user signal and `aio_reqprio`. */
+/**
+ * What every operation carries: an optional user signal and `aio_reqprio`;
+ * reads also whether they may try the page cache first (false: AIO only).
+ */
 export interface OpOptions {
   readonly signal: AbortSignal | undefined;
   readonly reqprio: number;
+  readonly nowait?: boolean | undefined;
 }
 
 export const NO_OPTIONS: OpOptions = Object.freeze({ signal: undefined, reqprio: 0 });
@@ -66,15 +71,28 @@ export class Engine {
   // Mutating operations (writes, truncate, fsync, batch and list writes)
   // submitted and not yet completed. Metadata calls wait for them; a read
   // that bypasses AIO must not overtake them either.
+  // Invariant: nowait.mutations === #mutations.size (track() keeps both), so
+  // the page-cache fast path refuses while any is incomplete.
   readonly #mutations = new Set<Promise<unknown>>();
 
-  constructor(fds: number[], path: string | undefined, autoClose: boolean, limit: number, append: boolean) {
+  /** The page-cache fast path of this file (api/nowait.ts). */
+  readonly nowait: NowaitState;
+
+  constructor(
+    fds: number[],
+    path: string | undefined,
+    autoClose: boolean,
+    limit: number,
+    append: boolean,
+    nowait: { nowait?: boolean | undefined; direct?: boolean | undefined } = {},
+  ) {
     this.fd = fds[0] as number;
     this.fds = fds;
     this.path = path;
     this.autoClose = autoClose;
     this.append = append;
     this.admission = new Admission(limit);
+    this.nowait = createNowaitState(this.fd, { nowait: nowait.nowait ?? true, direct: nowait.direct === true });
   }
 
   get closing(): boolean {
@@ -94,9 +112,12 @@ export class Engine {
 
   /** Records `p` as a mutating operation until it settles. */
   track<T>(p: Promise<T>): Promise<T> {
+    if (this.#mutations.has(p)) return p;
     this.#mutations.add(p);
+    mutationStarted(this.nowait);
     const done = () => {
       this.#mutations.delete(p);
+      mutationSettled(this.nowait);
     };
     p.then(done, done);
     return p;
@@ -106,10 +127,43 @@ export class Engine {
    * The one read primitive: one transfer into `buffer` at `position`, or at
    * the file position (which then advances) when `position` is null.
    * Returns what that one transfer read (0 at end of file).
+   *
+   * Order of checks (api/nowait.ts, point 2): an aborted signal rejects,
+   * then a closing file (EBADF); then the page cache is tried unless
+   * `o.nowait` is false, the file's fast path is off (O_DIRECT, nowait:
+   * false, unsupported) or a mutating operation is incomplete. An inline
+   * hit takes no admission place and crosses no thread; the uncached rest
+   * (or all of a miss) is one AIO read, so a partial hit is never reported
+   * as a short read. The inline attempt's own errors are never surfaced:
+   * the AIO read of the same range reports.
    */
   read(buffer: ArrayBufferView, position: number | bigint | null, o: OpOptions): Promise<number> {
-    if (position === null) return this.#atCursor('aio_read', buffer, o);
-    return this.#single('aio_read', buffer, position, o);
+    if (position === null) return this.atCursor((at) => this.#read(buffer, at, o), true);
+    return this.#read(buffer, position, o);
+  }
+
+  #read(buffer: ArrayBufferView, position: number | bigint, o: OpOptions): Promise<number> {
+    const signal = o.signal;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.#closing) return Promise.reject(this.error(EBADF, 'aio_read'));
+    const whole = buffer.byteLength;
+    const r = readThrough(
+      this.nowait,
+      this.fd,
+      buffer,
+      0,
+      whole,
+      position,
+      (off, len, at) =>
+        this.#single(
+          'aio_read',
+          off === 0 && len === whole ? buffer : new Uint8Array(buffer.buffer, buffer.byteOffset + off, len),
+          at,
+          o,
+        ),
+      o.nowait !== false,
+    );
+    return typeof r === 'number' ? Promise.resolve(r) : r;
   }
 
   /** The one write primitive: one transfer, as {@link read}. */
@@ -122,17 +176,23 @@ export class Engine {
   atCursor(body: (at: number | bigint) => Promise<number>, advance: boolean): Promise<number> {
     const run = async () => {
       if (!this.#cursorKnown) {
-        // Not this.stat(): that waits for the mutations in flight, and the
-        // caller may be one of them.
-        this.#cursor = await new Promise<number>((resolve, reject) => {
-          fs.fstat(this.fd, (err, st) => (err ? reject(this.decorate(err)) : resolve(st.size)));
-        });
+        this.#cursor = await this.#size();
         this.#cursorKnown = true;
       }
       const at = this.#cursor;
       const n = await body(at);
-      if (!advance) this.#cursorKnown = false;
-      else this.#cursor = typeof at === 'bigint' ? at + BigInt(n) : at + n;
+      if (advance) {
+        this.#cursor = typeof at === 'bigint' ? at + BigInt(n) : at + n;
+      } else {
+        // An appending write leaves the kernel's offset at the end as THAT
+        // write made it; a later positioned write (which appends too) does
+        // not move it. So take the size now, not at the next use.
+        try {
+          this.#cursor = await this.#size();
+        } catch {
+          this.#cursorKnown = false;
+        }
+      }
       return n;
     };
     const p = this.#cursorTail.then(run);
@@ -140,8 +200,16 @@ export class Engine {
     return p;
   }
 
-  #atCursor(syscall: 'aio_read' | 'aio_write', buffer: ArrayBufferView, o: OpOptions): Promise<number> {
-    return this.atCursor((at) => this.#single(syscall, buffer, at, o), syscall === 'aio_read' || !this.append);
+  // Not this.stat(): that waits for the mutations in flight, and the caller
+  // may be one of them.
+  #size(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      fs.fstat(this.fd, (err, st) => (err ? reject(this.decorate(err)) : resolve(st.size)));
+    });
+  }
+
+  #atCursor(syscall: 'aio_write', buffer: ArrayBufferView, o: OpOptions): Promise<number> {
+    return this.atCursor((at) => this.#single(syscall, buffer, at, o), !this.append);
   }
 
   async #single(

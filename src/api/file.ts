@@ -8,10 +8,12 @@ import type { Interface } from 'node:readline';
 import type { ReadableStream } from 'node:stream/web';
 import { AioFsyncMode } from '../core/constants.js';
 import type { AioError } from '../core/errors.js';
+import { type Advice, adviseFd } from './advise.js';
 import * as args from './args.js';
 import { type ReadChunksOptions, readChunks, type WriteChunksOptions, writeAll, writeChunks } from './chunks.js';
 import { engineFromFd, type FromFdOptions } from './descriptors.js';
 import { abortError, type Engine, LIST_MAX, type ListEntry, type OpOptions } from './engine.js';
+import { type NowaitStats, noteAio, stats, tryReadInline } from './nowait.js';
 import {
   AioReadStream,
   AioWriteStream,
@@ -41,11 +43,25 @@ export interface OperationOptions {
 }
 
 /**
+ * What read options add: the per-call switch of the page-cache fast path.
+ * @example
+ * await file.read(buf, { position: 0, nowait: false }); // always an AIO request
+ */
+export interface ReadPathOptions {
+  /**
+   * Try the page cache first (see {@link AioFileOptions.nowait}); false
+   * sends this call straight to AIO. It cannot turn on a path the file has off.
+   * @default true
+   */
+  readonly nowait?: boolean | undefined;
+}
+
+/**
  * Options of {@link AioFile.read} (as `FileHandle.read`'s) plus {@link OperationOptions}.
  * @example
  * const { bytesRead } = await file.read(buf, { offset: 0, length: 512, position: 4096 });
  */
-export interface ReadOptions<T extends ArrayBufferView = Buffer> extends OperationOptions {
+export interface ReadOptions<T extends ArrayBufferView = Buffer> extends OperationOptions, ReadPathOptions {
   /** Destination (only in the one-argument form). @default Buffer.alloc(16384) */
   readonly buffer?: T | undefined;
   /** Where in `buffer` the bytes go. @default 0 */
@@ -126,7 +142,7 @@ export type VectorOptions = OperationOptions;
  * @example
  * const text = await file.readFile({ encoding: 'utf8', signal });
  */
-export interface ReadFileOptions extends OperationOptions {
+export interface ReadFileOptions extends OperationOptions, ReadPathOptions {
   /** Decode to a string. @default null (a Buffer) */
   readonly encoding?: BufferEncoding | null | undefined;
   /** Accepted and ignored, as FileHandle does. */
@@ -168,11 +184,18 @@ export interface SyncOptions {
 }
 
 /**
- * Options of {@link AioFile.batch}.
+ * Options of {@link AioFile.batch}; `nowait: false` submits every read entry.
  * @example
  * file.batch(ops, { signal, reqprio: 2 });
  */
-export type BatchOptions = OperationOptions;
+export interface BatchOptions extends OperationOptions, ReadPathOptions {}
+
+/**
+ * What {@link AioFile.stats} reports: the page-cache fast path's counters.
+ * @example
+ * const { inlineHits, misses, aioSubmissions, disabled } = file.stats();
+ */
+export type AioFileStats = NowaitStats;
 
 /**
  * One entry of {@link AioFile.batch}.
@@ -213,8 +236,12 @@ const EINVAL = 22;
 const READ_DEFAULT = 16384;
 const UNKNOWN_SIZE_CHUNK = 65536;
 
-function opOptions(o: Partial<OperationOptions>): OpOptions {
-  return { signal: args.abortSignal(o.signal), reqprio: args.reqprio(o.reqprio) };
+function opOptions(o: Partial<OperationOptions & ReadPathOptions>): OpOptions {
+  const nowait = o.nowait;
+  if (nowait !== undefined && typeof nowait !== 'boolean') {
+    throw args.invalidArgType('options.nowait', 'of type boolean', nowait);
+  }
+  return { signal: args.abortSignal(o.signal), reqprio: args.reqprio(o.reqprio), nowait };
 }
 
 function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
@@ -292,6 +319,43 @@ export class AioFile extends EventEmitter implements AsyncDisposable {
   /** Mutating operations (writes, truncate, syncs) submitted and not yet completed. */
   get pendingMutations(): number {
     return this.#engine.pendingMutations;
+  }
+
+  /**
+   * What the page-cache fast path did on this file so far: reads served
+   * inline (`inlineHits`), served in part with the rest through AIO
+   * (`inlinePartial`), tried and not cached (`misses`), not tried because of
+   * a limit or an incomplete write/truncate/sync (`skipped`), AIO
+   * submissions, and why the path is off (`disabled`: `'O_DIRECT'`,
+   * `'nowait: false'`, an errno name), or undefined while it is on.
+   * A snapshot; still readable after `close()`.
+   * @example
+   * await file.read(buf, 0, 4096, 0);
+   * console.log(file.stats().inlineHits); // 1 when the block was cached
+   */
+  stats(): AioFileStats {
+    return stats(this.#engine.nowait);
+  }
+
+  /**
+   * `posix_fadvise(fd, offset, length, advice)`: tells the kernel how the
+   * range will be read. `length` 0 means to the end of the file.
+   * `'dontneed'` drops the range's clean pages from the page cache,
+   * `'willneed'` starts reading it in.
+   * @param advice one of `'normal'`, `'sequential'`, `'random'`, `'willneed'`, `'dontneed'`, `'noreuse'`
+   * @throws rejects with TypeError/RangeError for a bad range or advice name,
+   *   {@link AioError} `EBADF` after close, `ESPIPE` for a pipe (syscall `posix_fadvise`)
+   * @example
+   * await file.advise(0, 0, 'sequential');
+   */
+  async advise(offset: number | bigint, length: number | bigint, advice: Advice): Promise<void> {
+    const closed = this.#closed('posix_fadvise');
+    if (closed) throw closed;
+    try {
+      adviseFd(this.#engine.fd, offset, length, advice);
+    } catch (e) {
+      throw this.#engine.decorate(e);
+    }
   }
 
   #closed(syscall: Parameters<Engine['error']>[1]): AioError | undefined {
@@ -716,7 +780,12 @@ export class AioFile extends EventEmitter implements AsyncDisposable {
       failAll = e;
     }
     const results: Promise<number>[] = new Array(ops.length);
-    const pending: { index: number; entry: ListEntry }[] = [];
+    const pending: { index: number; entry: ListEntry; inline: number }[] = [];
+    const state = this.#engine.nowait;
+    // Read entries may be served from the page cache until the first write
+    // entry: a later read must see that write, as one descriptor's list runs
+    // in order. tryReadInline() itself refuses behind incomplete mutations.
+    let inline = o?.nowait !== false;
     for (let i = 0; i < ops.length; i++) {
       try {
         if (failAll !== undefined) throw failAll;
@@ -725,12 +794,31 @@ export class AioFile extends EventEmitter implements AsyncDisposable {
         const closed = this.#closed('lio_listio');
         if (closed) throw closed;
         const entry = batchEntry(ops[i]);
-        if (entry === undefined) results[i] = Promise.resolve(0);
-        else pending.push({ index: i, entry });
+        if (entry === undefined) {
+          results[i] = Promise.resolve(0);
+          continue;
+        }
+        if (entry.op === 'write') inline = false;
+        const len = entry.buffer.byteLength;
+        const r =
+          inline && len > 0 ? tryReadInline(state, this.#engine.fd, entry.buffer, 0, len, entry.position) : undefined;
+        if (r === undefined) {
+          pending.push({ index: i, entry, inline: 0 });
+        } else if (r.done) {
+          results[i] = Promise.resolve(r.bytesRead);
+        } else {
+          // The uncached rest goes into the list; the entry reports the sum.
+          const got = r.bytesRead;
+          const b = entry.buffer;
+          const position = typeof entry.position === 'bigint' ? entry.position + BigInt(got) : entry.position + got;
+          const rest = new Uint8Array(b.buffer, b.byteOffset + got, len - got);
+          pending.push({ index: i, entry: { op: 'read', buffer: rest, position }, inline: got });
+        }
       } catch (e) {
         results[i] = Promise.reject(e);
       }
     }
+    if (o !== undefined && pending.length > 0) noteAio(state, pending.length);
     if (o !== undefined) {
       const step = Math.min(this.#engine.admission.limit, LIST_MAX);
       for (let at = 0; at < pending.length; at += step) {
@@ -740,7 +828,9 @@ export class AioFile extends EventEmitter implements AsyncDisposable {
           o,
         );
         part.forEach((p, j) => {
-          results[p.index] = promises[j] as Promise<number>;
+          const got = p.inline;
+          const promise = promises[j] as Promise<number>;
+          results[p.index] = got === 0 ? promise : promise.then((n) => got + n);
         });
       }
     }

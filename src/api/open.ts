@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { O_DIRECT } from '../core/constants.js';
 import { AioError } from '../core/errors.js';
 import * as args from './args.js';
-import { concurrency, DIRECT_FANOUT, duplicates, fanoutOf } from './descriptors.js';
+import { concurrency, DIRECT_FANOUT, duplicates, fanoutOf, nowaitOption } from './descriptors.js';
 import { Engine } from './engine.js';
 import { type AioFile, fileFromEngine } from './file.js';
 
@@ -29,6 +29,14 @@ export interface AioFileOptions {
    *   64 scale from about 13k ops/s on one descriptor to 68k on 16)
    */
   readonly fanout?: number | undefined;
+  /**
+   * Serve reads from the page cache first (`preadv2(RWF_NOWAIT)` on the
+   * JavaScript thread) when no write, truncate or sync of this file is
+   * incomplete; what is not cached goes through AIO. Never used with
+   * `O_DIRECT`. false: every read is an AIO request.
+   * @default true
+   */
+  readonly nowait?: boolean | undefined;
 }
 
 /**
@@ -137,6 +145,7 @@ export async function open(
   if (o.direct !== undefined && typeof o.direct !== 'boolean') {
     throw args.invalidArgType('options.direct', 'of type boolean', o.direct);
   }
+  const nowait = nowaitOption(o.nowait);
   if (o.direct === true) {
     if (O_DIRECT === undefined) throw new AioError(22, 'open', undefined, p);
     n |= O_DIRECT;
@@ -156,5 +165,12 @@ export async function open(
     fs.closeSync(fd);
     throw e;
   }
-  return fileFromEngine(new Engine(fds, p, true, limit, append));
+  let engine: Engine;
+  try {
+    engine = new Engine(fds, p, true, limit, append, { nowait, direct: o.direct === true });
+  } catch (e) {
+    for (const d of fds) fs.closeSync(d);
+    throw e;
+  }
+  return fileFromEngine(engine);
 }
