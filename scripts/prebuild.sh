@@ -80,18 +80,10 @@ for target in "${targets[@]}"; do
     exit 2
     ;;
   esac
-  extra=''
-  # TEMPORARY (remove when native/ guards them): kFlushChunk (engine.cc) and
-  # kNotEnqueued (lio.cc) are used on glibc only, so a musl build with -Werror
-  # fails on -Wunused-const-variable. POSIX_AIO_MUSL_ALLOW_UNUSED_CONST=0
-  # shows whether the sources still need this.
-  if [[ $libc == musl && ${POSIX_AIO_MUSL_ALLOW_UNUSED_CONST:-1} == 1 ]]; then
-    extra='-Wno-error=unused-const-variable'
-  fi
   bin="$work/cc-$target"
   mkdir -p "$bin"
   for tool in cc c++; do
-    printf '#!/bin/sh\nexec "%s" %s -target %s %s "$@"\n' "$zig" "$tool" "$triple" "$extra" >"$bin/$tool"
+    printf '#!/bin/sh\nexec "%s" %s -target %s "$@"\n' "$zig" "$tool" "$triple" >"$bin/$tool"
     chmod +x "$bin/$tool"
   done
   printf '#!/bin/sh\nexec "%s" ar "$@"\n' "$zig" >"$bin/ar"

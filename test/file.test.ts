@@ -11,7 +11,7 @@ import { AioError, AioFile, open } from '../src/index.js';
 import { blockingFifo, readAt, tempDir, tempFile, writeAt } from './helpers.js';
 
 const INITIAL = 'abcdef123456';
-const { EBADF, EEXIST, EINVAL, ENOENT } = osConstants.errno;
+const { EBADF, EEXIST, ENOENT } = osConstants.errno;
 
 /** Whether a descriptor number is open in this process. */
 function isOpen(fd: number): boolean {
