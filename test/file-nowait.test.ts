@@ -12,7 +12,7 @@ import { nowaitInternals, setNowaitLimits } from '../src/api/nowait.js';
 import { O_DIRECT } from '../src/core/constants.js';
 import { FadviseAdvice, HAVE_RWF_NOWAIT, posixFadvise, preadNowait } from '../src/core/nowait.js';
 import { AbortError, AioFile, alignedBuffer, open } from '../src/index.js';
-import { rejection, tempDir } from './helpers.js';
+import { rejection, tempDir, tempFile } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -624,3 +624,31 @@ function pipeFds(): [number, number] {
   const w = fs.openSync(fifo, fs.constants.O_RDWR);
   return [r, w];
 }
+
+describe('a read or write submitted after truncate() runs after it', () => {
+  it('write after an unawaited truncate lands on the truncated file, 200 times', async () => {
+    const { path: p } = tempFile('x'.repeat(4096));
+    await using file = await open(p, 'r+');
+    const data = Buffer.from('hello');
+    for (let i = 0; i < 200; i++) {
+      const t = file.truncate(0);
+      const w = file.write(data, 0, data.length, 0);
+      await Promise.all([t, w]);
+      expect(fs.readFileSync(p).toString()).toBe('hello');
+      await file.write(Buffer.from('x'.repeat(4096)), 0, 4096, 0);
+    }
+  });
+
+  it('a read through AIO after an unawaited truncate sees the truncated file, 200 times', async () => {
+    const { path: p } = tempFile('y'.repeat(4096));
+    await using file = await open(p, 'r+', 0o666, { nowait: false });
+    const buf = Buffer.alloc(16);
+    for (let i = 0; i < 200; i++) {
+      const t = file.truncate(0);
+      const r = file.read(buf, 0, buf.length, 0);
+      await t;
+      expect((await r).bytesRead).toBe(0);
+      await file.write(Buffer.from('y'.repeat(4096)), 0, 4096, 0);
+    }
+  });
+});

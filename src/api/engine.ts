@@ -74,6 +74,9 @@ export class Engine {
   // Invariant: nowait.mutations === #mutations.size (track() keeps both), so
   // the page-cache fast path refuses while any is incomplete.
   readonly #mutations = new Set<Promise<unknown>>();
+  // Settles once every mutating metadata call (ftruncate) made so far has
+  // completed; undefined when none is in flight.
+  #fence: Promise<void> | undefined;
 
   /** The page-cache fast path of this file (api/nowait.ts). */
   readonly nowait: NowaitState;
@@ -221,6 +224,11 @@ export class Engine {
     const signal = o.signal;
     if (signal?.aborted) throw abortError(signal);
     if (this.#closing) throw this.error(EBADF, syscall);
+    if (this.#fence !== undefined) {
+      await this.#fence;
+      if (signal?.aborted) throw abortError(signal);
+      if (this.#closing) throw this.error(EBADF, syscall);
+    }
     let hub: Hub | undefined;
     if (signal !== undefined) hub = this.signals.acquire(signal);
     try {
@@ -314,33 +322,35 @@ export class Engine {
         }),
     );
     const writes = entries.some((e) => e.op === 'write');
-    const all = this.run(n, 'lio_listio', o.signal, async (hub) => {
-      const cbs = entries.map((e) => this.#listCb(e, o.reqprio));
-      const promises = lioListio(LioMode.LIO_NOWAIT, cbs);
-      let onAbort: (() => void) | undefined;
-      if (hub !== undefined) {
-        onAbort = () => {
-          for (const cb of cbs) if (cb.inProgress) cb.cancel();
-        };
-        hub.signal.addEventListener('abort', onAbort, { once: true });
-      }
-      try {
-        await Promise.all(
-          promises.map((p, i) =>
-            p.then(
-              (v) => settle[i]?.resolve(v),
-              (e: unknown) => {
-                const cancelled = o.signal?.aborted && (e as { code?: string }).code === 'ECANCELED';
-                settle[i]?.reject(cancelled ? abortError(o.signal as AbortSignal) : this.decorate(e));
-              },
+    const all = this.#fenced(() =>
+      this.run(n, 'lio_listio', o.signal, async (hub) => {
+        const cbs = entries.map((e) => this.#listCb(e, o.reqprio));
+        const promises = lioListio(LioMode.LIO_NOWAIT, cbs);
+        let onAbort: (() => void) | undefined;
+        if (hub !== undefined) {
+          onAbort = () => {
+            for (const cb of cbs) if (cb.inProgress) cb.cancel();
+          };
+          hub.signal.addEventListener('abort', onAbort, { once: true });
+        }
+        try {
+          await Promise.all(
+            promises.map((p, i) =>
+              p.then(
+                (v) => settle[i]?.resolve(v),
+                (e: unknown) => {
+                  const cancelled = o.signal?.aborted && (e as { code?: string }).code === 'ECANCELED';
+                  settle[i]?.reject(cancelled ? abortError(o.signal as AbortSignal) : this.decorate(e));
+                },
+              ),
             ),
-          ),
-        );
-        this.#recycle(cbs);
-      } finally {
-        if (onAbort !== undefined) hub?.signal.removeEventListener('abort', onAbort);
-      }
-    });
+          );
+          this.#recycle(cbs);
+        } finally {
+          if (onAbort !== undefined) hub?.signal.removeEventListener('abort', onAbort);
+        }
+      }),
+    );
     all.catch((e: unknown) => {
       for (const s of settle) s.reject(e);
     });
@@ -389,7 +399,22 @@ export class Engine {
           }),
       ),
     );
-    return mutating ? this.track(p) : p;
+    if (!mutating) return p;
+    // It runs outside AIO (libuv's pool), so glibc's queue does not order
+    // it: reads and writes submitted after it wait for it (see #fenced()).
+    const settled = p.then(noop, noop);
+    const fence = this.#fence === undefined ? settled : Promise.all([this.#fence, settled]).then(noop);
+    this.#fence = fence;
+    void fence.then(() => {
+      if (this.#fence === fence) this.#fence = undefined;
+    });
+    return this.track(p);
+  }
+
+  /** `f()` once every mutating metadata call made before it has completed. */
+  #fenced<T>(f: () => Promise<T>): Promise<T> {
+    const fence = this.#fence;
+    return fence === undefined ? f() : fence.then(f);
   }
 
   stat(bigint: boolean): Promise<fs.Stats | fs.BigIntStats> {
