@@ -33,8 +33,11 @@
 // descriptor's watched requests have different effective priorities it also
 // lists the most urgent one and polls (kLeftOutPoll), since glibc may then
 // complete them in an order the reaper cannot predict. A wake-up looks only
-// at the front of each descriptor's queue (plus everything after a cancel),
-// so its cost does not grow with the depth of one descriptor's queue.
+// at the front of each descriptor's queue, so its cost does not grow with
+// the depth of one descriptor's queue; everything is looked at after a
+// cancel or a refused tick flush (Kick) and at least once per kBackstop,
+// for completions out of queue order nobody told this engine about
+// (another environment's aio_cancel(fd, NULL) on a shared descriptor).
 //
 // Lock order: Engine::mu_, then glibc's AIO lock (Sentinel::Fire under mu_).
 // The reaper never holds mu_ while calling into libc.
