@@ -29,9 +29,9 @@
 // Measured against the eventfd design it replaces (4 KiB cached `file.read`
 // through AIO, alternating runs of the two builds on the shared 2-core VM,
 // 2026-12-02): depth 1, 15.8k/15.1k/15.4k ops/s against 17.2k/13.6k/15.0k;
-// depth 64, 168k/122k/201k/162k against 158k/174k/209k/258k: equal within
-// this machine's noise. The other alternatives were rejected on the
-// grounds above, not measured.
+// depth 64, 168k/122k/201k/162k against 158k/174k/209k/258k (medians 165k
+// and 191k; each build's spread is wider than the difference). The other alternatives were rejected
+// on the grounds above, not measured.
 //
 // Which requests the reaper lists: glibc runs one request per descriptor at
 // a time, by effective priority then FIFO (Request::EffectivePrio). For each
