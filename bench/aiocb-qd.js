@@ -62,7 +62,7 @@ const fh = await fs.promises.open(file_, 'r');
 const file = await open(file_, 'r');
 const impls = {
   'AioCb.read': (buf, pos) => AioCb.fromMutSlice(fd, pos, buf).read(),
-  'file.read': (buf, pos) => file.read(buf, pos),
+  'file.read': async (buf, pos) => (await file.read(buf, 0, buf.length, pos)).bytesRead,
   'fs.promises': async (buf, pos) => (await fh.read(buf, 0, 4096, pos)).bytesRead,
   'fs.read': (buf, pos) => new Promise((res, rej) => fs.read(fd, buf, 0, 4096, pos, (e, n) => (e ? rej(e) : res(n)))),
 };

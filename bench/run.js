@@ -87,17 +87,10 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-// AioFile.read is becoming fs.promises-shaped: read(buffer, offset, length,
-// position) resolving to { bytesRead } (detected by the readv that comes with
-// it). The read(buffer, position) branch goes once that API has landed.
+// AioFile.read has fs.promises' shape: read(buffer, offset, length, position)
+// resolving to { bytesRead }.
 function readerOf(af) {
-  if (typeof af.readv === 'function') {
-    return async (buf, pos) => {
-      const r = await af.read(buf, 0, buf.byteLength, pos);
-      return typeof r === 'number' ? r : r.bytesRead;
-    };
-  }
-  return (buf, pos) => af.read(buf, pos);
+  return async (buf, pos) => (await af.read(buf, 0, buf.byteLength, pos)).bytesRead;
 }
 
 // Whether AioFile has the page-cache fast path (its stats() comes with it).
@@ -404,7 +397,7 @@ async function randwriteCells() {
   const cells = [
     cell(
       'posix-aio',
-      (b, p) => af.write(b, p),
+      (b, p) => af.write(b, 0, BS, p),
       () => af.datasync(),
     ),
     cell(
