@@ -136,8 +136,6 @@ AioCbWrap::~AioCbWrap() {
   r->Unref();
 }
 
-// submit(op, fsyncMode, slot): 0, an errno from the submitting call, or -1
-// when the block is still in progress.
 // submit(op, fsyncMode, slot): 0, an errno from the submitting call, -1
 // when the block is still in progress, -2 when deferred to a flush the
 // caller must schedule.
