@@ -197,9 +197,9 @@ try {
   // AioFile: read, write, batch, chunks, AbortSignal, close while busy.
   await section('file', async () => {
     const file = await open(dataPath, 'r+', 0o666, { concurrency: 16 });
-    await Promise.all(Array.from({ length: N }, (_, i) => file.write(block(4, i), i * BLOCK)));
+    await Promise.all(Array.from({ length: N }, (_, i) => file.write(block(4, i), 0, BLOCK, i * BLOCK)));
     const fb = Array.from({ length: N }, () => Buffer.alloc(BLOCK));
-    await Promise.all(fb.map((b, i) => file.read(b, i * BLOCK)));
+    await Promise.all(fb.map((b, i) => file.read(b, 0, BLOCK, i * BLOCK)));
     for (const [i, b] of fb.entries()) assert.ok(b.equals(block(4, i)));
     count('file.read/write', 2 * N);
     for (let at = 0; at < N; at += 20) {
@@ -230,9 +230,11 @@ try {
       Array.from({ length: N }, (_, i) => {
         const ac = new AbortController();
         const b = Buffer.alloc(BLOCK);
-        const p = file.read(b, i * BLOCK, { signal: ac.signal }).then(
-          (n) => {
-            assert.equal(n, BLOCK);
+        // nowait: false keeps every read on AIO (a cached read would
+        // complete inline before the abort below).
+        const p = file.read(b, { position: i * BLOCK, signal: ac.signal, nowait: false }).then(
+          ({ bytesRead }) => {
+            assert.equal(bytesRead, BLOCK);
             assert.ok(b.equals(block(5, i)));
           },
           (e) => {
@@ -249,8 +251,13 @@ try {
     assert.ok(aborted > 0);
     count('AbortSignal', N);
     const aligned = alignedBuffer(4096);
-    await file.read(aligned, 0);
-    const busy = Array.from({ length: 64 }, (_, i) => file.write(block(6, i), i * BLOCK).catch((e) => e.code));
+    await file.read(aligned, 0, aligned.length, 0);
+    const busy = Array.from({ length: 64 }, (_, i) =>
+      file.write(block(6, i), 0, BLOCK, i * BLOCK).then(
+        (r) => r.bytesWritten,
+        (e) => e.code,
+      ),
+    );
     await file.close();
     for (const r of await Promise.all(busy)) assert.ok(r === BLOCK || r === 'ECANCELED');
     count('close while busy', 64);
