@@ -250,8 +250,14 @@ const scenarios: [string, string, (h: Handle) => Promise<unknown>][] = [
   ],
 ];
 
+// Node 22 and later refuse these positions (ERR_OUT_OF_RANGE) where Node 20,
+// whose FileHandle posix-aio reproduces, reads at the file position; on a
+// later Node the scenario is left out (test:matrix runs the suite there).
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+const node20Only = new Set(['a negative, fractional or string position reads at the file position']);
+
 describe('FileHandle members, compared with node:fs/promises', () => {
-  it.each(scenarios)('%s', async (_name, flags, body) => {
+  it.each(scenarios.filter(([name]) => NODE_MAJOR <= 20 || !node20Only.has(name)))('%s', async (_name, flags, body) => {
     await compare(withHandle(flags, body));
   });
 });
