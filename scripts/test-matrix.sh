@@ -64,10 +64,13 @@ for pkg in "${pkgs[@]}"; do
       echo "  FAIL node on PATH is $(node --version), not $version"
       exit 1
     }
-    step "$copy.ci.log" "npm ci" npm ci --no-audit --no-fund --prefer-offline
-    step "$copy.test.log" "npm test" npm test
+    # set -e does not apply inside an if condition: every failure exits.
+    step "$copy.ci.log" "npm ci" npm ci --no-audit --no-fund --prefer-offline || exit 1
+    rc=0
+    step "$copy.test.log" "npm test" npm test || rc=$?
     # vitest's summary lines, without colours.
     sed 's/\x1b\[[0-9;]*m//g' "$copy.test.log" | sed -n -E 's/^ *((Test Files|Tests) .*)/       \1/p'
+    exit "$rc"
   ); then
     echo "  ok  node $version ($(($(date +%s) - start)) s)"
   else

@@ -5,7 +5,7 @@ import { FadviseAdvice, posixFadvise } from '../core/nowait.js';
 import { describe, validateFd, validateOffset } from '../core/validate.js';
 
 /**
- * Access-pattern advice for {@link adviseFd} (`POSIX_FADV_*`).
+ * Access-pattern advice for {@link AioFile.advise} (`POSIX_FADV_*`).
  * - `'normal'`: no advice (the default read-ahead).
  * - `'sequential'`: read ahead more.
  * - `'random'`: no read-ahead.

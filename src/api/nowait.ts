@@ -153,7 +153,7 @@ export interface NowaitStats {
   readonly misses: number;
   /** Reads not tried: over the per-call cap, over the turn's budget, or behind an incomplete write/truncate/fsync. */
   readonly skipped: number;
-  /** Operations submitted through AIO (each read or remainder, and what the caller counted with {@link noteAio}). */
+  /** Operations submitted through AIO (each read or remainder, and what the caller counted with `noteAio`). */
   readonly aioSubmissions: number;
   /** Why the fast path is off for this file, or undefined while it is on. */
   readonly disabled: string | undefined;
