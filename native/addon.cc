@@ -46,7 +46,9 @@ Napi::Value DrainWrites(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Flush(const Napi::CallbackInfo& info) {
-  GetAddonData(info.Env())->engine->Flush();
+  Engine* engine = GetAddonData(info.Env())->engine.get();
+  engine->Flush();
+  engine->PumpAll();
   return info.Env().Undefined();
 }
 

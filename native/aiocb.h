@@ -31,6 +31,7 @@ class AioCbWrap : public Napi::ObjectWrap<AioCbWrap> {
   void SetSigev(const Napi::CallbackInfo& info);
   void ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value Retarget(const Napi::CallbackInfo& info);
+  Napi::Value Id(const Napi::CallbackInfo& info);
 
   Request* req_ = nullptr;
 };

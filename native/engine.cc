@@ -25,10 +25,9 @@ constexpr auto kBackstop = std::chrono::milliseconds(1000);
 // How long teardown waits for requests libc cannot cancel (a read on a pipe
 // nobody writes never ends).
 constexpr auto kTeardownWait = std::chrono::milliseconds(2000);
-#ifdef __GLIBC__
-// Most aiocbs per lio_listio(): glibc puts per-entry arrays on the stack.
-constexpr size_t kFlushChunk = 1024;
-#endif
+// Most aiocbs per lio_listio() or blocking aio_suspend(): glibc puts
+// per-entry arrays on the calling thread's stack.
+constexpr size_t kChunk = 1024;
 
 void SleepOn(const std::vector<const struct aiocb*>& list, std::chrono::nanoseconds timeout) {
   auto ns = std::max<int64_t>(0, timeout.count());
@@ -43,6 +42,42 @@ void SleepOn(const std::vector<const struct aiocb*>& list, std::chrono::nanoseco
 // under glibc's lock; a stale EINPROGRESS only delays the observation to the
 // next look (glibc's own aio_suspend() reads it the same way).
 bool Running(const struct aiocb* cb) { return aio_error(cb) == EINPROGRESS; }
+
+// The status glibc would leave, for a request the engine completes itself
+// (refused at submission, or cancelled while held). Off glibc nothing is
+// held and a refused submission is reported by its call.
+void SetStatus(Request* r, int err) {
+#ifdef __GLIBC__
+  __atomic_store_n(&r->cb.__return_value, err == 0 ? 0 : -1, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->cb.__error_code, err, __ATOMIC_RELEASE);
+#else
+  (void)r;
+  (void)err;
+#endif
+}
+
+// Intrusive list of Requests through fd_prev/fd_next.
+void PushBack(Request*& head, Request*& tail, Request* r) {
+  r->fd_next = nullptr;
+  r->fd_prev = tail;
+  if (tail != nullptr) tail->fd_next = r;
+  tail = r;
+  if (head == nullptr) head = r;
+}
+
+void Remove(Request*& head, Request*& tail, Request* r) {
+  if (r->fd_prev != nullptr) {
+    r->fd_prev->fd_next = r->fd_next;
+  } else {
+    head = r->fd_next;
+  }
+  if (r->fd_next != nullptr) {
+    r->fd_next->fd_prev = r->fd_prev;
+  } else {
+    tail = r->fd_prev;
+  }
+  r->fd_prev = r->fd_next = nullptr;
+}
 
 }  // namespace
 
@@ -80,6 +115,25 @@ bool Engine::EnsureReaper() {
   return true;
 }
 
+uint32_t Engine::Register(Request* req) {
+  AIO_ASSERT(AssertJsThread());
+  if (!free_ids_.empty()) {
+    uint32_t id = free_ids_.back();
+    free_ids_.pop_back();
+    ids_[id] = req;
+    return id;
+  }
+  ids_.push_back(req);
+  return static_cast<uint32_t>(ids_.size() - 1);
+}
+
+void Engine::Unregister(uint32_t id) {
+  AIO_ASSERT(AssertJsThread());
+  AIO_ASSERT(id != 0 && id < ids_.size() && ids_[id] != nullptr);
+  ids_[id] = nullptr;
+  free_ids_.push_back(id);
+}
+
 void Engine::Hold() {
   if (active_++ == 0 && !tsfn_refd_ && !stopped_) {
     tsfn_.Ref(env_);
@@ -97,34 +151,52 @@ void Engine::Release() {
 
 void Engine::Link(Request* req) {
   FdList& l = live_[req->live_fd];
-  req->fd_next = nullptr;
-  req->fd_prev = l.tail;
-  if (l.tail != nullptr) l.tail->fd_next = req;
-  l.tail = req;
-  if (l.head == nullptr) l.head = req;
+  if (req->held) {
+    LinkHeld(l, req);
+    return;
+  }
+  PushBack(l.head, l.tail, req);
+  l.count++;
+}
+
+void Engine::LinkHeld(FdList& l, Request* req) {
+  // glibc's order: effective priority, then submission. From the tail, so
+  // the usual case (one priority) is a push at the back.
+  int prio = req->EffectivePrio();
+  Request* after = l.held_tail;
+  while (after != nullptr && after->EffectivePrio() > prio) after = after->fd_prev;
+  req->fd_prev = after;
+  req->fd_next = after != nullptr ? after->fd_next : l.held_head;
+  if (req->fd_next != nullptr) {
+    req->fd_next->fd_prev = req;
+  } else {
+    l.held_tail = req;
+  }
+  if (after != nullptr) {
+    after->fd_next = req;
+  } else {
+    l.held_head = req;
+  }
 }
 
 void Engine::Unlink(Request* req) {
   auto it = live_.find(req->live_fd);
   AIO_ASSERT(it != live_.end());
   FdList& l = it->second;
-  if (req->fd_prev != nullptr) {
-    req->fd_prev->fd_next = req->fd_next;
+  if (req->held) {
+    Remove(l.held_head, l.held_tail, req);
   } else {
-    l.head = req->fd_next;
+    Remove(l.head, l.tail, req);
+    AIO_ASSERT(l.count > 0);
+    l.count--;
   }
-  if (req->fd_next != nullptr) {
-    req->fd_next->fd_prev = req->fd_prev;
-  } else {
-    l.tail = req->fd_prev;
-  }
-  req->fd_prev = req->fd_next = nullptr;
-  if (l.head == nullptr) live_.erase(it);
+  // A descriptor listed in holding_ keeps its entry until PumpAll() drops it.
+  if (l.head == nullptr && l.held_head == nullptr && !l.holding) live_.erase(it);
 }
 
 void Engine::AddLive(Request* req) {
   AIO_ASSERT(AssertJsThread());
-  AIO_ASSERT(!req->on_live && req->refs >= 1);
+  AIO_ASSERT(!req->on_live && req->refs >= 1 && !req->held);
   req->refs++;
   req->on_live = true;
   req->order = ++next_order_;
@@ -135,11 +207,210 @@ void Engine::AddLive(Request* req) {
 
 void Engine::RemoveLive(Request* req) {
   AIO_ASSERT(AssertJsThread());
-  AIO_ASSERT(req->on_live && req->state != Request::State::kInProgress);
+  AIO_ASSERT(req->on_live && req->state != Request::State::kInProgress && !req->held);
   Unlink(req);
   req->on_live = false;
   live_count_--;
   req->Unref();
+}
+
+bool Engine::MustHold(int fd, bool bypass) {
+  AIO_ASSERT(AssertJsThread());
+#ifdef __GLIBC__
+  if (bypass) return false;
+  auto it = live_.find(fd);
+  if (it == live_.end()) return false;
+  if (it->second.held_head != nullptr) return true;
+  // Held requests are pumped through reaper watches: no reaper, no window.
+  return it->second.count >= kWindow && EnsureReaper();
+#else
+  (void)fd;
+  (void)bypass;
+  return false;
+#endif
+}
+
+bool Engine::Holding(int fd) const {
+  auto it = live_.find(fd);
+  return it != live_.end() && it->second.held_head != nullptr;
+}
+
+void Engine::AddHeld(Request* req) {
+  AIO_ASSERT(AssertJsThread());
+  AIO_ASSERT(!req->on_live && req->refs >= 1 && req->state == Request::State::kInProgress);
+  int fd = req->cb.aio_fildes;
+  if (!Holding(fd)) {
+    // From now on each completion on fd must reach a pump: what is
+    // deferred goes to libc (watched), and what libc has is watched.
+    Flush();
+    FdList& l = live_[fd];
+    if (!l.holding) {
+      l.holding = true;
+      holding_.push_back(fd);
+    }
+    WatchRunning(fd);
+  }
+  if (req->op != OpKind::kFsync) {
+    req->cb.aio_lio_opcode = req->op == OpKind::kRead ? LIO_READ : LIO_WRITE;
+  }
+  SetStatus(req, EINPROGRESS);
+  req->refs++;
+  req->on_live = true;
+  req->held = true;
+  req->order = ++next_order_;
+  req->live_fd = fd;
+  Link(req);
+  live_count_++;
+  if (req->notify == Notify::kThread && req->wrapped) {
+    req->loop_ref = true;
+    Hold();
+  }
+}
+
+void Engine::WatchRunning(int fd) {
+  auto it = live_.find(fd);
+  if (it == live_.end()) return;
+  for (Request* x = it->second.head; x != nullptr; x = x->fd_next) {
+    if (x->watched_seq != x->seq && Running(&x->cb)) {
+      Watch(x, x->notify == Notify::kThread && x->wrapped);
+    }
+  }
+}
+
+void Engine::PumpAll() {
+  AIO_ASSERT(AssertJsThread());
+  if (stopped_) return;
+  for (size_t i = 0; i < holding_.size();) {
+    int fd = holding_[i];
+    Pump(fd);
+    auto it = live_.find(fd);
+    if (it != live_.end() && it->second.held_head != nullptr) {
+      i++;
+      continue;
+    }
+    if (it != live_.end()) {
+      it->second.holding = false;
+      if (it->second.head == nullptr) live_.erase(it);
+    }
+    holding_[i] = holding_.back();
+    holding_.pop_back();
+  }
+}
+
+void Engine::Pump(int fd) {
+  // Whatever is deferred was submitted before the held requests.
+  Flush();
+  PruneFinished(fd);
+  auto it = live_.find(fd);
+  if (it == live_.end() || it->second.held_head == nullptr) return;
+  FdList& l = it->second;
+  size_t running = 0;
+  for (Request* x = l.head; x != nullptr && running < kWindow; x = x->fd_next) {
+    if (Running(&x->cb)) running++;
+  }
+  std::vector<Request*> moved;
+  while (l.held_head != nullptr && running < kWindow) {
+    Request* r = l.held_head;
+    Remove(l.held_head, l.held_tail, r);
+    r->order = ++next_order_;
+    PushBack(l.head, l.tail, r);
+    l.count++;
+    running++;
+    moved.push_back(r);
+  }
+  // In order: reads and writes go out together in lio_listio(), an fsync
+  // alone after what precedes it. They stay `held` until libc has them, so
+  // the reaper never takes a status written for the submission (the
+  // not-enqueued marker) for a completion.
+  bool refused = false;
+  std::vector<Request*> batch;
+  for (Request* r : moved) {
+    if (r->op != OpKind::kFsync) {
+      batch.push_back(r);
+      continue;
+    }
+    refused |= SubmitBatch(batch);
+    batch.clear();
+    SubmitOne(r);
+  }
+  refused |= SubmitBatch(batch);
+  // Each is watched, so its completion leads to the next pump.
+  for (Request* r : moved) r->held = false;
+  WatchAll(moved);
+  for (Request* r : moved) {
+    if (r->loop_ref) {
+      r->loop_ref = false;
+      Release();
+    }
+  }
+  if (refused) Kick();
+}
+
+void Engine::CancelHeld(Request* req) {
+  AIO_ASSERT(req->held && req->on_live);
+  auto it = live_.find(req->live_fd);
+  AIO_ASSERT(it != live_.end());
+  FdList& l = it->second;
+  // Completed by the engine: it joins the descriptor's finished requests,
+  // and is claimed and delivered like one libc cancelled.
+  SetStatus(req, ECANCELED);
+  Remove(l.held_head, l.held_tail, req);
+  req->held = false;
+  req->order = ++next_order_;
+  PushBack(l.head, l.tail, req);
+  l.count++;
+  if (req->notify == Notify::kThread || !req->wrapped) {
+    Watch(req, req->notify == Notify::kThread && req->wrapped);
+  }
+  if (req->loop_ref) {
+    req->loop_ref = false;
+    Release();
+  }
+}
+
+size_t Engine::CancelHeldOn(int fd) {
+  AIO_ASSERT(AssertJsThread());
+  auto it = live_.find(fd);
+  if (it == live_.end()) return 0;
+  size_t n = 0;
+  while (it->second.held_head != nullptr) {
+    CancelHeld(it->second.held_head);
+    n++;
+  }
+  if (n != 0) Kick();
+  return n;
+}
+
+void Engine::WaitAll(const std::vector<Request*>& reqs) {
+  AIO_ASSERT(AssertJsThread());
+  std::vector<const struct aiocb*> list;
+  for (;;) {
+    if (!holding_.empty()) PumpAll();
+    list.clear();
+    bool pending = false;
+    for (Request* r : reqs) {
+      if (!Running(&r->cb)) continue;
+      pending = true;
+      if (!r->held && list.size() < kChunk) list.push_back(&r->cb);
+    }
+    if (!pending) return;
+    if (list.empty()) {
+      // Only held ones are left: wait for what runs ahead of them.
+      for (int fd : holding_) {
+        auto it = live_.find(fd);
+        if (it == live_.end()) continue;
+        for (Request* x = it->second.head; x != nullptr && list.size() < kChunk; x = x->fd_next) {
+          if (Running(&x->cb)) list.push_back(&x->cb);
+        }
+      }
+    }
+    if (list.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      // Bounded, so that the windows are pumped while waiting.
+      SleepOn(list, kLeftOutPoll);
+    }
+  }
 }
 
 void Engine::PruneFinished(int fd) {
@@ -176,6 +447,12 @@ int Engine::Cancel(Request* req) {
   AIO_ASSERT(AssertJsThread());
   Flush();
   if (IsAnchorFd(req->cb.aio_fildes)) return AIO_NOTCANCELED;
+  if (req->held) {
+    // Never in libc: always cancellable, and no queue to strand.
+    CancelHeld(req);
+    Kick();
+    return AIO_CANCELED;
+  }
   if (req->on_live) PruneFinished(req->live_fd);
   bool checked = req->state == Request::State::kInProgress && Running(&req->cb);
   if (checked && !SurelyQueued(req)) return AIO_NOTCANCELED;
@@ -220,6 +497,7 @@ void Engine::RequeueAfter(Request* req) {
     if (rc == AIO_CANCELED) again.push_back(x);
   }
   for (Request* x : again) {
+    bool watched = x->watched_seq == x->seq;
     // A new seq makes the reaper's view of the cancelled submission stale;
     // the same operation goes in again at the back of the descriptor's
     // queue, so it moves to the back of our list too (same live count).
@@ -227,33 +505,34 @@ void Engine::RequeueAfter(Request* req) {
     Unlink(x);
     x->order = ++next_order_;
     Link(x);
-    x->ArmSigevent();
-    int sub;
-    switch (x->op) {
-      case OpKind::kRead:
-        sub = aio_read(&x->cb);
-        break;
-      case OpKind::kWrite:
-        sub = aio_write(&x->cb);
-        break;
-      default:
-        sub = aio_fsync(x->fsync_mode, &x->cb);
-        break;
-    }
-#ifdef __GLIBC__
-    if (sub != 0) {
-      // Completed with the submission's error, seen like any completion.
-      __atomic_store_n(&x->cb.__return_value, -1, __ATOMIC_RELAXED);
-      __atomic_store_n(&x->cb.__error_code, errno, __ATOMIC_RELEASE);
-    }
-#else
-    (void)sub;
-#endif
+    SubmitOne(x);
     // Whoever watched the old submission now holds a stale seq: a request
-    // JavaScript waits on, or one whose wrapper was collected (nobody else
-    // would ever claim it), is watched again.
-    if (x->notify == Notify::kThread || !x->wrapped) Watch(x, x->wrapped);
+    // JavaScript waits on, one whose wrapper was collected (nobody else
+    // would ever claim it), or one watched to pump its descriptor's window,
+    // is watched again.
+    if (x->notify == Notify::kThread || !x->wrapped || watched) {
+      Watch(x, x->notify == Notify::kThread && x->wrapped);
+    }
   }
+}
+
+void Engine::SubmitOne(Request* x) {
+  x->ArmSigevent();
+  int sub;
+  switch (x->op) {
+    case OpKind::kRead:
+      sub = aio_read(&x->cb);
+      break;
+    case OpKind::kWrite:
+      sub = aio_write(&x->cb);
+      break;
+    default:
+      sub = aio_fsync(x->fsync_mode, &x->cb);
+      break;
+  }
+  // Refused: completed with the submission's error, seen like any
+  // completion.
+  if (sub != 0) SetStatus(x, errno);
 }
 
 // Caller holds mu_ (JavaScript thread). A reaper asleep in aio_suspend() is
@@ -290,8 +569,9 @@ Engine::Item Engine::MakeItem(Request* req, bool hold) const {
 
 void Engine::Watch(Request* req, bool hold) {
   AIO_ASSERT(AssertJsThread());
-  AIO_ASSERT(req->on_live);
+  AIO_ASSERT(req->on_live && !req->held);
   req->refs++;
+  req->watched_seq = req->seq;
   if (hold) Hold();
   std::lock_guard<std::mutex> lock(mu_);
   incoming_.push_back(MakeItem(req, hold));
@@ -301,14 +581,18 @@ void Engine::Watch(Request* req, bool hold) {
 void Engine::WatchAll(const std::vector<Request*>& reqs) {
   if (reqs.empty()) return;
   AIO_ASSERT(AssertJsThread());
+  // The tick flush's batch: thread-notified reads and writes, and the
+  // requests a pump submitted (any notification; only JavaScript-awaited
+  // ones keep the event loop alive).
   for (Request* r : reqs) {
-    AIO_ASSERT(r->on_live);
+    AIO_ASSERT(r->on_live && !r->held);
     r->refs++;
-    Hold();
+    r->watched_seq = r->seq;
+    if (r->notify == Notify::kThread && r->wrapped) Hold();
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (Request* r : reqs) {
-    incoming_.push_back(MakeItem(r, true));
+    incoming_.push_back(MakeItem(r, r->notify == Notify::kThread && r->wrapped));
     WakeLocked(r, false);
   }
 }
@@ -331,11 +615,20 @@ void Engine::Flush() {
   if (deferred_.empty()) return;
   std::vector<Request*> batch;
   batch.swap(deferred_);
+  bool refused = SubmitBatch(batch);
+  WatchAll(batch);
+  // A refused entry completes out of its descriptor's queue order.
+  if (refused) Kick();
+#endif
+}
+
+bool Engine::SubmitBatch(const std::vector<Request*>& batch) {
   bool refused = false;
+#ifdef __GLIBC__
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
-  for (size_t at = 0; at < batch.size(); at += kFlushChunk) {
-    size_t n = std::min(kFlushChunk, batch.size() - at);
+  for (size_t at = 0; at < batch.size(); at += kChunk) {
+    size_t n = std::min(kChunk, batch.size() - at);
     flush_list_.clear();
     for (size_t i = at; i < at + n; i++) {
       // glibc stores EINPROGRESS in every entry it enqueues, under its lock,
@@ -358,10 +651,10 @@ void Engine::Flush() {
       }
     }
   }
-  WatchAll(batch);
-  // A refused entry completes out of its descriptor's queue order.
-  if (refused) Kick();
+#else
+  (void)batch;
 #endif
+  return refused;
 }
 
 void Engine::AddSuspend(SuspendWait* wait) {
@@ -531,6 +824,9 @@ void Engine::Run() {
           left_out = true;
           break;
         }
+        // A held block is not in libc: aio_suspend() would return at once.
+        // It is watched once a pump submits it, which wakes this thread.
+        if (r->held.load(std::memory_order_relaxed)) continue;
         list.push_back(&r->cb);
       }
     }
@@ -623,6 +919,8 @@ void Engine::Deliver(Napi::Env env, Napi::Function dispatcher) {
     if (it.held) Release();
   }
   draining_.clear();
+  // Room may have opened in the descriptors' windows.
+  if (!holding_.empty()) PumpAll();
   if (n == 0) return;
 
   if (records_unsent_) {
@@ -665,18 +963,40 @@ size_t Engine::DrainWrites(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<const struct aiocb*> list;
   for (;;) {
+    // Held writes go to libc as the windows allow.
+    if (!holding_.empty()) PumpAll();
     list.clear();
     size_t pending = 0;
+    size_t held = 0;
     for (auto& [fd, l] : live_) {
       for (Request* r = l.head; r != nullptr; r = r->fd_next) {
         if (r->op == OpKind::kRead || !Running(&r->cb)) continue;
         pending++;
         if (list.size() < kMaxList) list.push_back(&r->cb);
       }
+      for (Request* r = l.held_head; r != nullptr; r = r->fd_next) {
+        if (r->op != OpKind::kRead) held++;
+      }
     }
+    pending += held;
     if (pending == 0 || std::chrono::steady_clock::now() >= deadline) return pending;
-    SleepOn(list, std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(50),
-                                                     deadline - std::chrono::steady_clock::now()));
+    if (held != 0) {
+      // Writes wait behind reads in their windows: wake when any finishes.
+      for (int fd : holding_) {
+        auto it = live_.find(fd);
+        if (it == live_.end()) continue;
+        for (Request* r = it->second.head; r != nullptr && list.size() < kMaxList; r = r->fd_next) {
+          if (r->op == OpKind::kRead && Running(&r->cb)) list.push_back(&r->cb);
+        }
+      }
+    }
+    auto wait = std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(held != 0 ? 5 : 50),
+                                                   deadline - std::chrono::steady_clock::now());
+    if (list.empty()) {
+      std::this_thread::sleep_for(wait);
+    } else {
+      SleepOn(list, wait);
+    }
   }
 }
 
@@ -684,6 +1004,9 @@ void Engine::Shutdown() {
   if (stopped_) return;
   AIO_ASSERT(AssertJsThread());
   Flush();
+  // 0. What the engine holds never reaches libc.
+  std::vector<int> holding = holding_;
+  for (int fd : holding) CancelHeldOn(fd);
   // 1. Cancel what this environment has queued. Running requests, and any
   //    that may be a descriptor's head (see Cancel()), finish on their own;
   //    another environment's requests may wait behind ours on a shared fd.

@@ -45,6 +45,20 @@
 // for completions out of queue order nobody told this engine about
 // (another environment's aio_cancel(fd, NULL) on a shared descriptor).
 //
+// The submission window (glibc only): glibc's __aio_enqueue_request() walks
+// a descriptor's whole queue, under its global lock, to insert each request,
+// so n requests queued on one descriptor cost O(n^2) there (in C alone, one
+// lio_listio() of 100k reads on one descriptor took 8.3 s, 10k 230 ms). At
+// most kWindow requests of this environment are in libc per descriptor at a
+// time; beyond that a request is *held*: it is on the live list, reports
+// EINPROGRESS, can be cancelled (by the engine, always), and goes to libc as
+// earlier ones finish (Pump), most urgent first, then in submission order,
+// as glibc would have run it. Pumps happen when the reaper delivers, at the
+// tick flush, in a blocking lio_listio(LIO_WAIT) and at exit; while a
+// descriptor holds requests, every one of its requests in libc is watched
+// by the reaper (SigevNone ones included), so each completion leads to a
+// pump.
+//
 // Lock order: Engine::mu_, then glibc's AIO lock (Sentinel::Fire under mu_).
 // The reaper never holds mu_ while calling into libc.
 #pragma once
@@ -100,6 +114,31 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // whose JavaScript object was collected: nobody waits for them).
   void Watch(Request* req, bool hold = true);
   void WatchAll(const std::vector<Request*>& reqs);
+
+  // Most requests of this environment in libc per descriptor (see above).
+  static constexpr size_t kWindow = 256;
+
+  // JavaScript thread. True when a new request on `fd` must be held: the
+  // descriptor already holds some (order), or its window is full. `bypass`
+  // (a list-level signal, which must cover what the list submits) only
+  // skips the second rule. Always false off glibc.
+  bool MustHold(int fd, bool bypass = false);
+  // JavaScript thread. Takes a prepared request (seq, sigevent and op set,
+  // state kInProgress) as held: the live list's count, status EINPROGRESS.
+  // The caller makes sure a pump follows (tick flush, or its own PumpAll).
+  void AddHeld(Request* req);
+  // JavaScript thread. Whether `fd` holds requests (its requests in libc
+  // must then be watched).
+  bool Holding(int fd) const;
+  // JavaScript thread. Submits held requests as far as each descriptor's
+  // window allows.
+  void PumpAll();
+  // JavaScript thread. Cancels every held request on `fd` (aio_cancel(fd,
+  // NULL) reaches only what libc has); returns how many.
+  size_t CancelHeldOn(int fd);
+  // JavaScript thread, blocking: waits until none of `reqs` is in progress,
+  // pumping held ones as the window allows (lio_listio LIO_WAIT).
+  void WaitAll(const std::vector<Request*>& reqs);
 
   // JavaScript thread. Tick batching: a thread-notified read or write is
   // queued here and submitted with the others of the same tick by one
@@ -159,6 +198,13 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // rest, stops the reaper and the thread-safe function.
   void Shutdown();
 
+  // JavaScript thread. Ids of this environment's blocks (AioCbWrap), so
+  // that JavaScript can pass a list of them as a Uint32Array: Register at
+  // construction, Unregister when the wrapper goes; 0 is never an id.
+  uint32_t Register(Request* req);
+  void Unregister(uint32_t id);
+  Request* Lookup(uint32_t id) const { return id < ids_.size() ? ids_[id] : nullptr; }
+
   // A fresh mark for one duplicate check over a list (Request::mark).
   uint64_t NextMark() { return ++mark_; }
 
@@ -187,10 +233,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
     std::deque<Item> items;
     bool mixed = false;  // different effective priorities
   };
-  // This environment's live requests on one descriptor, oldest first.
+  // This environment's live requests on one descriptor: those in libc
+  // (oldest first) and the held ones (in the order they will be submitted).
   struct FdList {
     Request* head = nullptr;
     Request* tail = nullptr;
+    size_t count = 0;  // in libc (or deferred to the tick flush)
+    Request* held_head = nullptr;
+    Request* held_tail = nullptr;
+    bool holding = false;  // listed in holding_
   };
 
   static void CallJs(Napi::Env env, Napi::Function fn, Engine* self, void*);
@@ -201,7 +252,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void PruneFinished(int fd);
   void RequeueAfter(Request* req);
   void Link(Request* req);
+  void LinkHeld(FdList& l, Request* req);
   void Unlink(Request* req);
+  void Pump(int fd);
+  void CancelHeld(Request* req);
+  void WatchRunning(int fd);
+  void SubmitOne(Request* req);
+  // lio_listio() of prepared reads and writes in chunks; each entry libc
+  // refuses completes with that error. True when any was refused.
+  bool SubmitBatch(const std::vector<Request*>& batch);
   void WakeLocked(const Request* req, bool force);
   void Hold();
   void Release();
@@ -232,6 +291,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool tsfn_refd_ = false;
   bool stopped_ = false;
   std::unordered_map<int, FdList> live_;
+  std::vector<int> holding_;  // descriptors with held requests
+  std::vector<Request*> ids_{nullptr};
+  std::vector<uint32_t> free_ids_;
   size_t live_count_ = 0;
   uint64_t next_order_ = 0;
   uint64_t mark_ = 0;

@@ -25,19 +25,6 @@ constexpr int kNotEnqueued = -1;
 // arrays on the calling thread's stack.
 constexpr size_t kChunk = 1024;
 
-void WaitAll(const std::vector<Request*>& reqs) {
-  std::vector<const struct aiocb*> list;
-  for (;;) {
-    list.clear();
-    for (Request* r : reqs) {
-      if (list.size() < kChunk && aio_error(&r->cb) == EINPROGRESS) list.push_back(&r->cb);
-    }
-    if (list.empty()) return;
-    // EINTR (a signal for this thread) just means waiting again.
-    aio_suspend(list.data(), static_cast<int>(list.size()), nullptr);
-  }
-}
-
 void Prepare(Request* r) {
   r->seq++;
   r->returned = false;
@@ -46,40 +33,66 @@ void Prepare(Request* r) {
   r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
 }
 
-// Submits reqs; sets enqueued[i] exactly for each entry libc accepted and
-// returns the first error (0 when all were). On glibc: lio_listio() in
-// chunks with the not-enqueued marker. Elsewhere no libc's partial-failure
-// state is trusted (musl's lio_listio stops at the first refusal and leaves
-// the later entries' status untouched, possibly a previous use's result):
-// each entry goes in with its own aio_read()/aio_write(), whose return
-// value says exactly whether it was taken.
-int SubmitAll(const std::vector<Request*>& reqs, struct sigevent& user,
+// Submits reqs; sets enqueued[i] exactly for each entry libc accepted or
+// the engine holds (Engine::AddHeld: its descriptor's window is full) and
+// returns the first error (0 when all were). Every accepted entry ends in
+// progress on the live list. On glibc: lio_listio() in chunks with the
+// not-enqueued marker. Elsewhere no libc's partial-failure state is trusted
+// (musl's lio_listio stops at the first refusal and leaves the later
+// entries' status untouched, possibly a previous use's result): each entry
+// goes in with its own aio_read()/aio_write(), whose return value says
+// exactly whether it was taken.
+int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent& user,
               std::vector<char>& enqueued) {
   enqueued.assign(reqs.size(), 0);
   int first_err = 0;
 #ifdef __GLIBC__
+  // A list-level signal must cover the entries: that list is never held.
+  bool bypass = user.sigev_notify != SIGEV_NONE;
+  std::vector<size_t> to_libc;
+  to_libc.reserve(reqs.size());
+  for (size_t i = 0; i < reqs.size(); i++) {
+    Request* r = reqs[i];
+    Prepare(r);
+    r->state = Request::State::kInProgress;
+    if (engine->MustHold(r->cb.aio_fildes, bypass)) {
+      engine->AddHeld(r);
+      enqueued[i] = 1;
+      continue;
+    }
+    // On the live list before libc has it, so that the window counts it;
+    // nothing looks at it before the call below.
+    engine->AddLive(r);
+    to_libc.push_back(i);
+  }
   struct sigevent none {};
   none.sigev_notify = SIGEV_NONE;
   // Never empty: glibc declares the list pointer non-null even for nent 0.
   std::vector<struct aiocb*> list;
-  list.reserve(std::max<size_t>(1, std::min(kChunk, reqs.size())));
-  for (size_t at = 0; at < reqs.size() || (at == 0 && reqs.empty()); at += kChunk) {
-    size_t m = std::min(kChunk, reqs.size() - at);
+  list.reserve(std::max<size_t>(1, std::min(kChunk, to_libc.size())));
+  for (size_t at = 0; at < to_libc.size() || (at == 0 && to_libc.empty()); at += kChunk) {
+    size_t m = std::min(kChunk, to_libc.size() - at);
     list.clear();
-    for (size_t i = at; i < at + m; i++) {
-      Prepare(reqs[i]);
-      reqs[i]->cb.__error_code = kNotEnqueued;
-      list.push_back(&reqs[i]->cb);
+    for (size_t k = at; k < at + m; k++) {
+      Request* r = reqs[to_libc[k]];
+      r->cb.__error_code = kNotEnqueued;
+      list.push_back(&r->cb);
     }
-    bool last = at + m >= reqs.size();
+    bool last = at + m >= to_libc.size();
     // An empty list still goes to libc: with LIO_NOWAIT it notifies at once.
     int rc = lio_listio(LIO_NOWAIT, list.data(), static_cast<int>(m), last ? &user : &none);
     int err = rc == 0 ? 0 : errno;
-    for (size_t i = at; i < at + m; i++) {
-      enqueued[i] = __atomic_load_n(&reqs[i]->cb.__error_code, __ATOMIC_ACQUIRE) != kNotEnqueued;
-      if (!enqueued[i] && first_err == 0) first_err = err == 0 || err == EIO ? EAGAIN : err;
+    for (size_t k = at; k < at + m; k++) {
+      size_t i = to_libc[k];
+      Request* r = reqs[i];
+      enqueued[i] = __atomic_load_n(&r->cb.__error_code, __ATOMIC_ACQUIRE) != kNotEnqueued;
+      if (enqueued[i]) continue;
+      if (first_err == 0) first_err = err == 0 || err == EIO ? EAGAIN : err;
+      // Never reached libc: off the live list again.
+      r->state = Request::State::kDone;
+      engine->RemoveLive(r);
     }
-    if (reqs.empty()) break;
+    if (to_libc.empty()) break;
   }
 #else
   (void)user;
@@ -88,7 +101,12 @@ int SubmitAll(const std::vector<Request*>& reqs, struct sigevent& user,
     Prepare(r);
     int rc = r->lio_opcode == LIO_READ ? aio_read(&r->cb) : aio_write(&r->cb);
     enqueued[i] = rc == 0;
-    if (rc != 0 && first_err == 0) first_err = errno;
+    if (rc != 0) {
+      if (first_err == 0) first_err = errno;
+      continue;
+    }
+    r->state = Request::State::kInProgress;
+    engine->AddLive(r);
   }
 #endif
   return first_err;
@@ -96,7 +114,7 @@ int SubmitAll(const std::vector<Request*>& reqs, struct sigevent& user,
 
 }  // namespace
 
-// lioListio(mode, entries, slots, notify, signo, sigval): 0; [errno,
+// lioListio(mode, ids, slots, notify, signo, sigval): 0; [errno,
 // ...indices of entries libc did not enqueue] (those are left completed
 // with that errno; EAGAIN ones are the caller's to retry); or -errno when
 // the call failed as a whole and every entry was left as it was.
@@ -111,8 +129,17 @@ int SubmitAll(const std::vector<Request*>& reqs, struct sigevent& user,
 Napi::Value LioListio(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mode = info[0].As<Napi::Number>().Int32Value();
-  Napi::Array entries = info[1].As<Napi::Array>();
-  Napi::Array slots = info[2].As<Napi::Array>();
+  // Ids (AioCbWrap::Id, 0 for none) and registry slots, one per entry:
+  // typed arrays, so a list of 100k entries costs no call into V8 per entry.
+  if (!info[1].IsTypedArray() || !info[2].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "lioListio: ids and slots must be Uint32Arrays");
+  }
+  auto ids = info[1].As<Napi::Uint32Array>();
+  auto slots = info[2].As<Napi::Uint32Array>();
+  if (ids.TypedArrayType() != napi_uint32_array || slots.TypedArrayType() != napi_uint32_array ||
+      slots.ElementLength() != ids.ElementLength()) {
+    throw Napi::TypeError::New(env, "lioListio: ids and slots must be Uint32Arrays of one length");
+  }
   if (mode != LIO_WAIT && mode != LIO_NOWAIT) {
     Napi::Array out = Napi::Array::New(env, 1);
     out.Set(uint32_t{0}, Napi::Number::New(env, EINVAL));
@@ -124,17 +151,15 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   // 1. Check everything before touching any entry: a throw or a refusal
   //    here leaves every block as it was. Duplicates are found in one pass
   //    with a mark per call.
-  uint32_t n = entries.Length();
+  size_t n = ids.ElementLength();
   std::vector<Request*> reqs;
   std::vector<uint32_t> index;
   reqs.reserve(n);
   uint64_t mark = engine->NextMark();
   for (uint32_t i = 0; i < n; i++) {
-    Napi::Value v = entries.Get(i);
-    if (v.IsNull() || v.IsUndefined()) continue;
-    AioCbWrap* w = AioCbWrap::Unwrap(v);
-    if (w == nullptr) throw Napi::TypeError::New(env, "list entries must be AioCb or null");
-    Request* r = w->request();
+    if (ids[i] == 0) continue;
+    Request* r = engine->Lookup(ids[i]);
+    if (r == nullptr) throw Napi::TypeError::New(env, "list entries must be AioCb or null");
     if (r->state == Request::State::kInProgress && !r->TryClaim()) {
       throw Napi::Error::New(env, "an AioCb in the list is already in progress");
     }
@@ -168,13 +193,13 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
 
   // 2. Submit. From here every entry is either in libc or completed with
   //    the error that kept it out.
-  for (size_t i = 0; i < reqs.size(); i++)
-    reqs[i]->slot = slots.Get(index[i]).As<Napi::Number>().Uint32Value();
+  for (size_t i = 0; i < reqs.size(); i++) reqs[i]->slot = slots[index[i]];
   std::vector<char> enqueued;
-  int first_err = SubmitAll(reqs, user, enqueued);
+  int first_err = SubmitAll(engine, reqs, user, enqueued);
 
   std::vector<Request*> accepted;
   std::vector<uint32_t> refused;
+  bool held = false;
   for (size_t i = 0; i < reqs.size(); i++) {
     Request* r = reqs[i];
     if (!enqueued[i]) {
@@ -185,14 +210,13 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
       refused.push_back(index[i]);
       continue;
     }
-    r->state = Request::State::kInProgress;
-    engine->AddLive(r);
+    held |= r->held.load(std::memory_order_relaxed);
     accepted.push_back(r);
   }
 
   int err = refused.empty() ? 0 : first_err;
   if (mode == LIO_WAIT) {
-    WaitAll(accepted);
+    engine->WaitAll(accepted);
     bool failed = !refused.empty();
     for (Request* r : accepted) {
       r->TryClaim();
@@ -201,8 +225,17 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     err = failed ? EIO : 0;
   } else {
     for (Request* r : accepted) {
-      if (r->notify == Notify::kThread) engine->Watch(r);
+      if (r->held) continue;  // watched once a pump submits it
+      // On a descriptor that holds requests, every request libc has is
+      // watched, so that its completion pumps the window.
+      if (r->notify == Notify::kThread) {
+        engine->Watch(r);
+      } else if (engine->Holding(r->cb.aio_fildes)) {
+        engine->Watch(r, false);
+      }
     }
+    // Room may be left in a window that already held requests.
+    if (held) engine->PumpAll();
   }
   if (err == 0) return Napi::Number::New(env, 0);
   Napi::Array out = Napi::Array::New(env, refused.size() + 1);

@@ -8,19 +8,23 @@
 //   holder                     takes its count                drops it
 //   -------------------------  -----------------------------  ------------------------------
 //   the JavaScript wrapper     construction (refs = 1)        ~AioCbWrap (wrapped = false)
-//   the live list (libc has    Engine::AddLive at submission  Engine::RemoveLive, only from
-//     the aiocb: kInProgress)                                   TryClaim once libc is done
+//   the live list (libc has    Engine::AddLive at submission, Engine::RemoveLive, only from
+//     the aiocb, or the engine   or AddHeld when the            TryClaim once libc is done
+//     holds it for submission:   descriptor's window is full    (or the engine cancelled a
+//     kInProgress)                                               held one)
 //   a reaper watch (Item)      Engine::Watch / WatchAll       Engine::Deliver, or Shutdown
 //   a suspend wait entry       Engine::AddSuspend             Engine::Deliver, or Shutdown
 //
 // Hence: state == kInProgress <=> on_live, and a request on the live list
-// is never freed. A request still in progress when its environment is torn
+// is never freed. A held request (see Engine::AddHeld) is on the live list
+// but not in libc and never watched: `held` ⇒ on_live, and Engine::Watch
+// asserts !held. A request still in progress when its environment is torn
 // down keeps its live count for ever: libc's pointer stays valid.
 //
 // Threads: every field is touched on the JavaScript thread only, except
 // `cb`, which libc's workers write and the reaper reads through aio_error()
-// and aio_suspend() (libc's own lock orders those accesses), and `seq`,
-// atomic, which the reaper reads.
+// and aio_suspend() (libc's own lock orders those accesses), and `seq` and
+// `held`, atomic, which the reaper reads.
 #pragma once
 
 #include <aio.h>
@@ -54,12 +58,24 @@ struct Request {
   std::atomic<uint32_t> seq{0};
   // Slot of the JavaScript object in the registry of pending thread-mode ops.
   uint32_t slot = 0;
+  // The wrapper's id in its engine (Engine::Register), 0 once it is gone.
+  uint32_t id = 0;
   State state = State::kIdle;
   bool returned = false;    // aio_return() already handed out for this result
   bool wrapped = true;      // the JavaScript wrapper still exists
   bool write_only = false;  // built from an immutable slice
   bool on_live = false;     // holds the live list's count
-  int refs = 1;             // see the table above
+  // Waiting in the engine for room in its descriptor's window (not in libc;
+  // its status reads EINPROGRESS). The reaper reads it to never list such a
+  // block in aio_suspend(), which returns at once for a block libc lacks.
+  std::atomic<bool> held{false};
+  // A held request that keeps the event loop alive (Engine::Hold) until it
+  // is submitted or cancelled.
+  bool loop_ref = false;
+  // seq of the latest reaper watch: equal to seq when the current
+  // submission is watched.
+  uint32_t watched_seq = 0;
+  int refs = 1;  // see the table above
   int lio_opcode = LIO_NOP;
   // aio_reqprio as given: glibc's aio_fsync() overwrites the field.
   int prio = 0;

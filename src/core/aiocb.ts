@@ -33,14 +33,35 @@ type Kind = 'fd' | 'slice' | 'mutSlice' | 'boxedSlice' | 'boxedMutSlice' | 'ptr'
 const writeOnly = new Set<Kind>(['slice', 'boxedSlice', 'ptr']);
 const kNoAbort = Symbol('no abort');
 
+// The resolving functions of the promise being made (see #begin).
+const captured: { resolve: ((n: number) => void) | undefined; reject: ((e: unknown) => void) | undefined } = {
+  resolve: undefined,
+  reject: undefined,
+};
+function capture(resolve: (n: number) => void, reject: (e: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** Internal hooks for lioListio (same package, not public). */
 export interface AioCbInternals {
   native(cb: AioCb): NativeAioCb;
-  check(cb: AioCb): void;
-  begin(cb: AioCb, syscall: AioSyscall): Promise<number>;
-  /** Undoes begin() when the submission failed as a whole: the block is as before. */
+  /**
+   * Checks one lioListio entry and, unless it is LIO_NOP, begins its
+   * operation: sets ids[i] and slots[i] and returns its promise (which
+   * rejects with errors made at `site`). `mark` is one per call: the same
+   * block twice in a list is a TypeError.
+   */
+  enlist(
+    cb: AioCb,
+    mark: number,
+    site: { stack?: string },
+    i: number,
+    ids: Uint32Array,
+    slots: Uint32Array,
+  ): Promise<number> | undefined;
+  /** Undoes enlist() when the submission failed as a whole: the block is as before. */
   abandon(cb: AioCb): void;
-  slot(cb: AioCb): number;
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
   /** Submits again an entry libc refused with EAGAIN; 0 once it has settled meanwhile. */
@@ -100,6 +121,13 @@ export class AioCb implements Disposable {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #abortReason: unknown = kNoAbort;
+  // Set for a lioListio entry: its promise rejects with public errors made
+  // at the caller's site (no wrapping promise per entry).
+  #site: { stack?: string } | undefined;
+  // lioListio bookkeeping: the native id, and the mark of the last call
+  // that listed the block (duplicate check).
+  readonly #id: number;
+  #mark = 0;
 
   private constructor(
     kind: Kind,
@@ -138,6 +166,7 @@ export class AioCb implements Disposable {
       op,
       writeOnly.has(kind),
     );
+    this.#id = this.#n.id();
   }
 
   /**
@@ -552,10 +581,12 @@ export class AioCb implements Disposable {
   #begin(slot: number, syscall: AioSyscall, signal: AbortSignal | undefined): Promise<number> {
     this.#slot = slot;
     this.#syscall = syscall;
-    const p = new Promise<number>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+    // A shared executor: no closure per operation (lists of 100k entries
+    // make 100k promises in one call, and every byte of them is copied by
+    // the young-generation GC while the call runs).
+    const p = new Promise<number>(capture);
+    this.#resolve = captured.resolve;
+    this.#reject = captured.reject;
     if (signal !== undefined) {
       const onAbort = () => this.#abort();
       this.#signal = signal;
@@ -596,9 +627,16 @@ export class AioCb implements Disposable {
     }
     const reason = this.#abortReason;
     this.#abortReason = kNoAbort;
+    const site = this.#site;
+    this.#site = undefined;
     if (errno === 0) resolve(result);
-    else if (errno === ECANCELED && reason !== kNoAbort) reject(new Failure(errno, this.#syscall, true, reason));
-    else reject(new Failure(errno, this.#syscall, false, undefined));
+    else {
+      const f =
+        errno === ECANCELED && reason !== kNoAbort
+          ? new Failure(errno, this.#syscall, true, reason)
+          : new Failure(errno, this.#syscall, false, undefined);
+      reject(site === undefined ? f : toError(f, site));
+    }
     if (this.#disposed) {
       this.#buf = undefined;
       this.#n.releaseBuffer();
@@ -613,27 +651,35 @@ export class AioCb implements Disposable {
   static {
     internals = {
       native: (cb) => cb.#n,
-      check(cb) {
+      enlist(cb, mark, site, i, ids, slots) {
         if (!(cb instanceof Object) || !(#n in cb))
           throw new TypeError(`list entries must be AioCb or null, got ${describe(cb)}`);
+        if (cb.#mark === mark) throw new TypeError('lioListio: the same AioCb appears twice in the list');
+        cb.#mark = mark;
         if (cb.#disposed) throw new AioStateError('ERR_AIO_DISPOSED', 'AioCb: a block in the list was disposed');
         if (cb.#buf !== undefined && isDetached(cb.#buf.buffer))
           throw new TypeError('AioCb: a buffer in the list was detached');
-        if (cb.inProgress)
-          throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
-      },
-      begin(cb, syscall) {
+        if (cb.#resolve !== undefined) {
+          // A finished operation not yet observed settles first.
+          cb.#observe();
+          if (cb.#resolve !== undefined)
+            throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
+        }
+        ids[i] = cb.#id;
+        if (cb.#opcode === LioOpcode.LIO_NOP) return undefined;
         checkSignal(cb.#sigev);
         const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
-        return cb.#begin(slot, syscall, undefined);
+        slots[i] = slot;
+        cb.#site = site;
+        return cb.#begin(slot, cb.#opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write', undefined);
       },
       abandon(cb) {
         if (cb.#resolve === undefined) return;
         cb.#resolve = cb.#reject = undefined;
+        cb.#site = undefined;
         giveSlot(cb.#slot);
         cb.#slot = 0;
       },
-      slot: (cb) => cb.#slot,
       observe: (cb) => cb.#observe(),
       fail(cb, errno, syscall) {
         cb.#syscall = syscall;

@@ -19,6 +19,8 @@ export interface NativeAioCb {
   releaseBuffer(): void;
   /** Re-targets an idle block; false while in progress. */
   retarget(fd: number, offset: number | bigint, view: ArrayBufferView, prio: number): boolean;
+  /** This block's id in its environment's engine (never 0), for lioListio. */
+  id(): number;
 }
 
 export interface NativeConstants {
@@ -66,10 +68,11 @@ export interface NativeBinding {
   /** Waits, blocking and bounded, for this environment's writes and fsyncs in flight; how many remain. */
   drainWrites(timeoutMs: number): number;
   dup(fd: number): number;
+  /** ids[i]: the entry's id (NativeAioCb.id), 0 for none; slots[i]: its registry slot. */
   lioListio(
     mode: number,
-    entries: (NativeAioCb | null)[],
-    slots: number[],
+    ids: Uint32Array,
+    slots: Uint32Array,
     notify: number,
     signo: number,
     sigval: number,

@@ -10,6 +10,8 @@ import { checkSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } fr
 import { describe, validateFd, validateInt } from './validate.js';
 
 const EAGAIN = 11;
+// Marks one lioListio call on its entries (duplicate check).
+let listCalls = 0;
 const RESUBMIT_DELAY_MS = 1;
 
 function validateList(list: unknown, fn: string): (AioCb | null)[] {
@@ -50,39 +52,33 @@ export function lioListio(
   if (mode !== LioMode.LIO_WAIT && mode !== LioMode.LIO_NOWAIT) throw new AioError(22, 'lio_listio', site);
   const entries = validateList(list, 'lioListio');
   const sev = validateSigev(sigevNotify);
-  const seen = new Set<AioCb>();
-  for (const cb of entries) {
-    if (cb === null) continue;
-    if (seen.has(cb)) throw new TypeError('lioListio: the same AioCb appears twice in the list');
-    seen.add(cb);
-    internals.check(cb);
-  }
-
   checkSignal(sev);
-  const promises: Promise<number>[] = new Array(entries.length);
-  const natives = new Array(entries.length);
-  const slots: number[] = new Array(entries.length);
+
+  // One pass: each entry is checked and begun (promise, registry slot);
+  // any throw, here or from the native call, undoes what was begun, so
+  // every block is left as it was. The cost per entry stays small: a list
+  // of 100k entries must not hold the event loop (issue 9).
+  const n = entries.length;
+  const promises: Promise<number>[] = new Array(n);
+  const ids = new Uint32Array(n);
+  const slots = new Uint32Array(n);
   const live: AioCb[] = [];
+  const mark = ++listCalls;
   let rc: 0 | number | number[];
   try {
-    for (let i = 0; i < entries.length; i++) {
+    for (let i = 0; i < n; i++) {
       const cb = entries[i];
-      const opcode = cb === null || cb === undefined ? LioOpcode.LIO_NOP : internals.opcode(cb);
-      natives[i] = cb === null || cb === undefined ? null : internals.native(cb);
-      slots[i] = 0;
-      if (cb === null || cb === undefined || opcode === LioOpcode.LIO_NOP) {
+      const p = cb === null || cb === undefined ? undefined : internals.enlist(cb, mark, site, i, ids, slots);
+      if (p === undefined) {
         promises[i] = Promise.resolve(0);
         continue;
       }
-      promises[i] = internals.begin(cb, opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write').catch((f) => {
-        throw toError(f, site);
-      });
-      live.push(cb);
-      slots[i] = internals.slot(cb);
+      promises[i] = p;
+      live.push(cb as AioCb);
     }
     rc = native.lioListio(
       mode,
-      natives,
+      ids,
       slots,
       sigevCode(sev),
       sev.kind === 'signal' ? sev.signal : 0,
