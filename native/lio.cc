@@ -282,12 +282,17 @@ Napi::Value AioCancelAll(const Napi::CallbackInfo& info) {
   // The engine's own descriptor: cancelling everything on it could take the
   // anchor (see wake.h).
   if (IsAnchorFd(fd)) return Napi::Number::New(env, -EBADF);
-  GetAddonData(env)->engine->Flush();
+  Engine* engine = GetAddonData(env)->engine.get();
+  engine->Flush();
+  // First what the engine holds on fd (libc does not know it), then what
+  // libc has; no pump runs in between.
+  size_t held = engine->CancelHeldOn(fd);
   int rc = aio_cancel(fd, nullptr);
   if (rc < 0) return Napi::Number::New(env, -errno);
   // AIO_NOTCANCELED too: every queued request but the running one was
   // cancelled, out of queue order.
-  if (rc != AIO_ALLDONE) GetAddonData(env)->engine->Kick();
+  if (rc != AIO_ALLDONE) engine->Kick();
+  if (rc == AIO_ALLDONE && held != 0) rc = AIO_CANCELED;
   return Napi::Number::New(env, rc);
 }
 

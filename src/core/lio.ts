@@ -174,7 +174,9 @@ export function aioSuspend(list: (AioCb | null)[], timeoutMs?: number): Promise<
 
 /**
  * `aio_cancel(fd, NULL)`: cancels every queued request on `fd`, this
- * process's included.
+ * process's included, and those this environment holds beyond its
+ * per-descriptor window (README: "Many requests on one descriptor"; the
+ * requests another Worker holds are not reached).
  * @throws {AioError} `EBADF` for a bad descriptor
  * @example
  * if (aioCancelAll(fd) === AioCancelStat.AioNotCanceled) {
