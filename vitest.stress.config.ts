@@ -6,6 +6,10 @@ export default defineConfig({
   test: {
     include: ['test/stress/**/*.test.ts'],
     pool: 'forks',
+    // One file at a time: linear.test.ts measures how long the event loop is
+    // blocked, and the other files (40 Workers, fuzzing) would add their own
+    // load to that wall time on a 2-core machine.
+    fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 60_000,
   },

@@ -32,6 +32,8 @@ Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "dispatcher must be a function");
   AddonData* data = GetAddonData(env);
   if (data->engine->ready()) throw Napi::Error::New(env, "dispatcher already set");
+  if (!info[1].IsPromise()) throw Napi::TypeError::New(env, "never must be a promise");
+  data->never = Napi::Persistent(info[1]);
   data->engine->Init(env, info[0].As<Napi::Function>());
   return env.Undefined();
 }

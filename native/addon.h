@@ -12,6 +12,8 @@ namespace posix_aio {
 struct AddonData {
   std::shared_ptr<Engine> engine = std::make_shared<Engine>();
   Napi::FunctionReference aiocb_ctor;
+  // A promise that never settles (setDispatcher): see ~AioCbWrap.
+  Napi::Reference<Napi::Value> never;
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

@@ -78,6 +78,7 @@ Napi::Function AioCbWrap::Init(Napi::Env env) {
                          InstanceMethod<&AioCbWrap::ReleaseBuffer>("releaseBuffer"),
                          InstanceMethod<&AioCbWrap::Retarget>("retarget"),
                          InstanceMethod<&AioCbWrap::Id>("id"),
+                         InstanceMethod<&AioCbWrap::Settle>("settle"),
                      });
 }
 
@@ -135,6 +136,15 @@ AioCbWrap::~AioCbWrap() {
   Engine* engine = r->engine.get();
   engine->Unregister(r->id);
   r->id = 0;
+  if (r->deferred != nullptr) {
+    // The block is gone, so nothing can observe its operation any more:
+    // its promise stays pending for ever, as a JavaScript one would. Taking
+    // on the state of a promise that never settles frees the deferred
+    // without settling it (so no rejection nobody handles). Fails, and
+    // leaves it, only when the environment is going away.
+    napi_resolve_deferred(Env(), r->deferred, GetAddonData(Env())->never.Value());
+    r->deferred = nullptr;
+  }
   if (!engine->stopped()) {
     engine->Flush();
     // A held one is watched when a pump submits it.
@@ -310,6 +320,21 @@ namespace posix_aio {
 // id(): this block's id in its engine (lioListio takes lists of ids).
 Napi::Value AioCbWrap::Id(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), req_->id);
+}
+
+// settle(result, error?): settles the promise lioListio() made natively for
+// the current operation: rejects with `error` when given, else resolves
+// with `result`. False when there is none.
+Napi::Value AioCbWrap::Settle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_deferred d = req_->deferred;
+  if (d == nullptr) return Napi::Boolean::New(env, false);
+  req_->deferred = nullptr;
+  napi_status st = info.Length() > 1 && !info[1].IsUndefined()
+                       ? napi_reject_deferred(env, d, info[1])
+                       : napi_resolve_deferred(env, d, info[0]);
+  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  return Napi::Boolean::New(env, true);
 }
 
 // retarget(fd, offset, view, prio): points an idle block at new values

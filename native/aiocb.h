@@ -32,6 +32,7 @@ class AioCbWrap : public Napi::ObjectWrap<AioCbWrap> {
   void ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value Retarget(const Napi::CallbackInfo& info);
   Napi::Value Id(const Napi::CallbackInfo& info);
+  Napi::Value Settle(const Napi::CallbackInfo& info);
 
   Request* req_ = nullptr;
 };

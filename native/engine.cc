@@ -239,16 +239,17 @@ void Engine::AddHeld(Request* req) {
   AIO_ASSERT(AssertJsThread());
   AIO_ASSERT(!req->on_live && req->refs >= 1 && req->state == Request::State::kInProgress);
   int fd = req->cb.aio_fildes;
-  if (!Holding(fd)) {
+  FdList* l = &live_[fd];
+  if (l->held_head == nullptr) {
     // From now on each completion on fd must reach a pump: what is
     // deferred goes to libc (watched), and what libc has is watched.
     Flush();
-    FdList& l = live_[fd];
-    if (!l.holding) {
-      l.holding = true;
+    WatchRunning(fd);
+    l = &live_[fd];
+    if (!l->holding) {
+      l->holding = true;
       holding_.push_back(fd);
     }
-    WatchRunning(fd);
   }
   if (req->op != OpKind::kFsync) {
     req->cb.aio_lio_opcode = req->op == OpKind::kRead ? LIO_READ : LIO_WRITE;
@@ -256,10 +257,10 @@ void Engine::AddHeld(Request* req) {
   SetStatus(req, EINPROGRESS);
   req->refs++;
   req->on_live = true;
-  req->held = true;
+  req->held.store(true, std::memory_order_release);
   req->order = ++next_order_;
   req->live_fd = fd;
-  Link(req);
+  LinkHeld(*l, req);
   live_count_++;
   if (req->notify == Notify::kThread && req->wrapped) {
     req->loop_ref = true;

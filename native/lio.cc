@@ -114,7 +114,12 @@ int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent
 
 }  // namespace
 
-// lioListio(mode, ids, slots, notify, signo, sigval): 0; [errno,
+// lioListio(mode, ids, slots, notify, signo, sigval, promises): the promise
+// of each entry's operation is made here and stored at its index in
+// `promises` (a JavaScript promise with its resolving functions costs about
+// five times the young-generation memory, all of it copied by the GC while
+// a list of 100k entries is being made); AioCbWrap::Settle settles it.
+// Returns 0; [errno,
 // ...indices of entries libc did not enqueue] (those are left completed
 // with that errno; EAGAIN ones are the caller's to retry); or -errno when
 // the call failed as a whole and every entry was left as it was.
@@ -196,6 +201,22 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < reqs.size(); i++) reqs[i]->slot = slots[index[i]];
   std::vector<char> enqueued;
   int first_err = SubmitAll(engine, reqs, user, enqueued);
+
+  // 3. From here the call has succeeded: the promises JavaScript returns.
+  if (info[6].IsArray()) {
+    napi_value promises = info[6];
+    for (size_t i = 0; i < reqs.size(); i++) {
+      Request* r = reqs[i];
+      AIO_ASSERT(r->deferred == nullptr);
+      napi_value p;
+      // The entries are in libc: there is no way back to "as before" here,
+      // and these fail only when V8 is out of memory.
+      if (napi_create_promise(env, &r->deferred, &p) != napi_ok ||
+          napi_set_element(env, promises, index[i], p) != napi_ok) {
+        Napi::Error::Fatal("posix-aio lioListio", "cannot make a promise");
+      }
+    }
+  }
 
   std::vector<Request*> accepted;
   std::vector<uint32_t> refused;

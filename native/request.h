@@ -90,6 +90,11 @@ struct Request {
   ssize_t ret = 0;
   int err = 0;
 
+  // The promise lioListio() made natively for this submission, settled by
+  // AioCbWrap::Settle when JavaScript observes the completion, or made to
+  // wait for ever when the wrapper goes first (~AioCbWrap).
+  napi_deferred deferred = nullptr;
+
   // Keeps the JavaScript buffer alive while libc may touch it.
   napi_ref buffer_ref = nullptr;
   napi_env env = nullptr;

@@ -42,26 +42,32 @@ function capture(resolve: (n: number) => void, reject: (e: unknown) => void): vo
   captured.resolve = resolve;
   captured.reject = reject;
 }
+// Marks one lioListio call on its entries (duplicate check).
+let listCalls = 0;
+// Stands for the resolving functions of a promise made natively by
+// lioListio (settled through NativeAioCb.settle).
+function nativePromise(): void {}
 
 /** Internal hooks for lioListio (same package, not public). */
 export interface AioCbInternals {
   native(cb: AioCb): NativeAioCb;
   /**
-   * Checks one lioListio entry and, unless it is LIO_NOP, begins its
-   * operation: sets ids[i] and slots[i] and returns its promise (which
-   * rejects with errors made at `site`). `mark` is one per call: the same
-   * block twice in a list is a TypeError.
+   * Checks every lioListio entry and begins the operation of each that is
+   * not null or LIO_NOP: ids[i] and slots[i] are set; its promise (which
+   * rejects with errors made at `site`) is made by the native call, and
+   * promises[i] is left empty for it. A throw leaves every entry as it was.
+   * One loop in the class, no call per entry: a list of 100k entries must
+   * not hold the event loop.
    */
-  enlist(
-    cb: AioCb,
-    mark: number,
+  enlistAll(
+    entries: readonly unknown[],
     site: { stack?: string },
-    i: number,
     ids: Uint32Array,
     slots: Uint32Array,
-  ): Promise<number> | undefined;
-  /** Undoes enlist() when the submission failed as a whole: the block is as before. */
-  abandon(cb: AioCb): void;
+    promises: Promise<number>[],
+  ): void;
+  /** Undoes enlistAll() when the submission failed as a whole: every entry as before. */
+  abandonAll(entries: readonly unknown[]): void;
   observe(cb: AioCb): void;
   fail(cb: AioCb, errno: number, syscall: AioSyscall): void;
   /** Submits again an entry libc refused with EAGAIN; 0 once it has settled meanwhile. */
@@ -629,13 +635,17 @@ export class AioCb implements Disposable {
     this.#abortReason = kNoAbort;
     const site = this.#site;
     this.#site = undefined;
-    if (errno === 0) resolve(result);
-    else {
+    if (errno === 0) {
+      if (resolve === nativePromise) this.#n.settle(result);
+      else resolve(result);
+    } else {
       const f =
         errno === ECANCELED && reason !== kNoAbort
           ? new Failure(errno, this.#syscall, true, reason)
           : new Failure(errno, this.#syscall, false, undefined);
-      reject(site === undefined ? f : toError(f, site));
+      const e = site === undefined ? f : toError(f, site);
+      if (reject === nativePromise) this.#n.settle(-1, e);
+      else reject(e);
     }
     if (this.#disposed) {
       this.#buf = undefined;
@@ -651,34 +661,63 @@ export class AioCb implements Disposable {
   static {
     internals = {
       native: (cb) => cb.#n,
-      enlist(cb, mark, site, i, ids, slots) {
-        if (!(cb instanceof Object) || !(#n in cb))
-          throw new TypeError(`list entries must be AioCb or null, got ${describe(cb)}`);
-        if (cb.#mark === mark) throw new TypeError('lioListio: the same AioCb appears twice in the list');
-        cb.#mark = mark;
-        if (cb.#disposed) throw new AioStateError('ERR_AIO_DISPOSED', 'AioCb: a block in the list was disposed');
-        if (cb.#buf !== undefined && isDetached(cb.#buf.buffer))
-          throw new TypeError('AioCb: a buffer in the list was detached');
-        if (cb.#resolve !== undefined) {
-          // A finished operation not yet observed settles first.
-          cb.#observe();
-          if (cb.#resolve !== undefined)
-            throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
+      enlistAll(entries, site, ids, slots, promises) {
+        const mark = ++listCalls;
+        const n = entries.length;
+        let i = 0;
+        try {
+          for (; i < n; i++) {
+            const cb = entries[i];
+            if (cb === null) {
+              promises[i] = Promise.resolve(0);
+              continue;
+            }
+            if (typeof cb !== 'object' || !(#n in cb))
+              throw new TypeError(`lioListio: list entries must be AioCb or null, got ${describe(cb)}`);
+            if (cb.#mark === mark) throw new TypeError('lioListio: the same AioCb appears twice in the list');
+            cb.#mark = mark;
+            if (cb.#disposed) throw new AioStateError('ERR_AIO_DISPOSED', 'AioCb: a block in the list was disposed');
+            // A detached buffer's views report 0 bytes: look closer only then.
+            const buf = cb.#buf;
+            if (buf !== undefined && buf.byteLength === 0 && isDetached(buf.buffer))
+              throw new TypeError('AioCb: a buffer in the list was detached');
+            if (cb.#resolve !== undefined) {
+              // A finished operation not yet observed settles first.
+              cb.#observe();
+              if (cb.#resolve !== undefined)
+                throw new AioStateError('ERR_AIO_IN_PROGRESS', 'lioListio: a block in the list is already in progress');
+            }
+            ids[i] = cb.#id;
+            const opcode = cb.#opcode;
+            if (opcode === LioOpcode.LIO_NOP) {
+              promises[i] = Promise.resolve(0);
+              continue;
+            }
+            const kind = cb.#sigev.kind;
+            if (kind === 'signal') checkSignal(cb.#sigev);
+            // The native call makes the promise.
+            const slot = kind === 'thread' ? takeSlot(cb) : 0;
+            slots[i] = slot;
+            cb.#slot = slot;
+            cb.#syscall = opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write';
+            cb.#site = site;
+            cb.#resolve = cb.#reject = nativePromise;
+          }
+        } catch (e) {
+          // Entries before i were begun here (an entry in progress before
+          // the call throws above), and the one at i was not.
+          internals.abandonAll(entries.slice(0, i));
+          throw e;
         }
-        ids[i] = cb.#id;
-        if (cb.#opcode === LioOpcode.LIO_NOP) return undefined;
-        checkSignal(cb.#sigev);
-        const slot = cb.#sigev.kind === 'thread' ? takeSlot(cb) : 0;
-        slots[i] = slot;
-        cb.#site = site;
-        return cb.#begin(slot, cb.#opcode === LioOpcode.LIO_READ ? 'aio_read' : 'aio_write', undefined);
       },
-      abandon(cb) {
-        if (cb.#resolve === undefined) return;
-        cb.#resolve = cb.#reject = undefined;
-        cb.#site = undefined;
-        giveSlot(cb.#slot);
-        cb.#slot = 0;
+      abandonAll(entries) {
+        for (const cb of entries) {
+          if (cb === null || typeof cb !== 'object' || !(#n in cb) || cb.#resolve === undefined) continue;
+          cb.#resolve = cb.#reject = undefined;
+          cb.#site = undefined;
+          giveSlot(cb.#slot);
+          cb.#slot = 0;
+        }
       },
       observe: (cb) => cb.#observe(),
       fail(cb, errno, syscall) {

@@ -21,6 +21,8 @@ export interface NativeAioCb {
   retarget(fd: number, offset: number | bigint, view: ArrayBufferView, prio: number): boolean;
   /** This block's id in its environment's engine (never 0), for lioListio. */
   id(): number;
+  /** Settles the promise lioListio made natively (rejects when error is given); false if none. */
+  settle(result: number, error?: unknown): boolean;
 }
 
 export interface NativeConstants {
@@ -63,7 +65,7 @@ export interface NativeBinding {
     opcode: number,
     writeOnly: boolean,
   ) => NativeAioCb;
-  setDispatcher(fn: (count: number, records?: Float64Array) => void): void;
+  setDispatcher(fn: (count: number, records?: Float64Array) => void, never: Promise<never>): void;
   flush(): void;
   /** Waits, blocking and bounded, for this environment's writes and fsyncs in flight; how many remain. */
   drainWrites(timeoutMs: number): number;
@@ -76,6 +78,8 @@ export interface NativeBinding {
     notify: number,
     signo: number,
     sigval: number,
+    /** Filled with the promise of each entry that is not null or LIO_NOP, once the call succeeded. */
+    promises: Promise<number>[],
   ): 0 | number | number[];
   aioSuspend(entries: NativeAioCb[], timeoutMs: number, slot: number): void;
   aioCancelAll(fd: number): number;

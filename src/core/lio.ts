@@ -1,7 +1,7 @@
 // List submission (lio_listio), waiting (aio_suspend), aio_cancel(fd, NULL)
 // and aio_init, over the same native engine as AioCb.
 
-import { AioCb, internals, toError } from './aiocb.js';
+import { AioCb, internals } from './aiocb.js';
 import { native } from './binding.js';
 import { type AioCancelStat, LioMode, LioOpcode } from './constants.js';
 import { AioError, captureSite } from './errors.js';
@@ -10,8 +10,6 @@ import { checkSignal, SigevNone, type SigevNotify, sigevCode, validateSigev } fr
 import { describe, validateFd, validateInt } from './validate.js';
 
 const EAGAIN = 11;
-// Marks one lioListio call on its entries (duplicate check).
-let listCalls = 0;
 const RESUBMIT_DELAY_MS = 1;
 
 function validateList(list: unknown, fn: string): (AioCb | null)[] {
@@ -50,32 +48,21 @@ export function lioListio(
   if (typeof mode !== 'number')
     throw new TypeError(`lioListio: mode must be LioMode.LIO_WAIT or LIO_NOWAIT, got ${describe(mode)}`);
   if (mode !== LioMode.LIO_WAIT && mode !== LioMode.LIO_NOWAIT) throw new AioError(22, 'lio_listio', site);
-  const entries = validateList(list, 'lioListio');
+  if (!Array.isArray(list)) throw new TypeError(`lioListio: list must be an array, got ${describe(list)}`);
+  const entries = list as (AioCb | null)[];
   const sev = validateSigev(sigevNotify);
   checkSignal(sev);
 
-  // One pass: each entry is checked and begun (promise, registry slot);
-  // any throw, here or from the native call, undoes what was begun, so
-  // every block is left as it was. The cost per entry stays small: a list
-  // of 100k entries must not hold the event loop (issue 9).
+  // Each entry is checked and begun (registry slot; its promise here, or
+  // by the native call for thread-notified ones) in one pass. A throw, here
+  // or from the native call, undoes everything: every block as before.
   const n = entries.length;
   const promises: Promise<number>[] = new Array(n);
   const ids = new Uint32Array(n);
   const slots = new Uint32Array(n);
-  const live: AioCb[] = [];
-  const mark = ++listCalls;
+  internals.enlistAll(entries, site, ids, slots, promises);
   let rc: 0 | number | number[];
   try {
-    for (let i = 0; i < n; i++) {
-      const cb = entries[i];
-      const p = cb === null || cb === undefined ? undefined : internals.enlist(cb, mark, site, i, ids, slots);
-      if (p === undefined) {
-        promises[i] = Promise.resolve(0);
-        continue;
-      }
-      promises[i] = p;
-      live.push(cb as AioCb);
-    }
     rc = native.lioListio(
       mode,
       ids,
@@ -83,16 +70,17 @@ export function lioListio(
       sigevCode(sev),
       sev.kind === 'signal' ? sev.signal : 0,
       sev.kind === 'signal' ? sev.value : 0,
+      promises,
     );
   } catch (e) {
-    // A signal nobody handles, or a native refusal: every block as before.
-    for (const cb of live) internals.abandon(cb);
+    // A native refusal (an entry in progress there): every block as before.
+    internals.abandonAll(entries);
     throw e;
   }
   if (typeof rc === 'number' && rc < 0) {
     // Failed as a whole (no thread or descriptor for the engine, a signal
     // nobody handles): nothing was submitted, every block is as it was.
-    for (const cb of live) internals.abandon(cb);
+    internals.abandonAll(entries);
     throw new AioError(-rc, 'lio_listio', site);
   }
   let err = 0;
@@ -107,7 +95,7 @@ export function lioListio(
     }
   }
   if (mode === LioMode.LIO_WAIT) {
-    for (const cb of live) internals.observe(cb);
+    for (const cb of entries) if (cb !== null) internals.observe(cb);
   }
   if (err !== 0 && !(err === EAGAIN && mode === LioMode.LIO_NOWAIT)) {
     // The caller gets the throw, not the array: its entries' rejections are

@@ -39,21 +39,25 @@ function create(): Registry {
       native.flush();
     },
   };
-  native.setDispatcher((count: number, fresh?: Float64Array) => {
-    if (fresh !== undefined) r.records = fresh;
-    const { records, slots } = r;
-    let failure: { error: unknown } | undefined;
-    for (let i = 0; i < count; i++) {
-      // Each record settles on its own: one throwing owner must not keep
-      // the records after it (already claimed natively) from settling.
-      try {
-        slots[records[i * 4 + 1] as number]?.[kComplete](records[i * 4 + 2] as number, records[i * 4 + 3] as number);
-      } catch (error) {
-        failure ??= { error };
+  // The second argument: a promise that never settles (see ~AioCbWrap).
+  native.setDispatcher(
+    (count: number, fresh?: Float64Array) => {
+      if (fresh !== undefined) r.records = fresh;
+      const { records, slots } = r;
+      let failure: { error: unknown } | undefined;
+      for (let i = 0; i < count; i++) {
+        // Each record settles on its own: one throwing owner must not keep
+        // the records after it (already claimed natively) from settling.
+        try {
+          slots[records[i * 4 + 1] as number]?.[kComplete](records[i * 4 + 2] as number, records[i * 4 + 3] as number);
+        } catch (error) {
+          failure ??= { error };
+        }
       }
-    }
-    if (failure !== undefined) throw failure.error;
-  });
+      if (failure !== undefined) throw failure.error;
+    },
+    new Promise<never>(() => {}),
+  );
   // Node 20 runs no environment cleanup hook on process.exit() or an
   // uncaught exception, so the engine's teardown would not wait for writes
   // already submitted. The 'exit' listener does, bounded (README: Guarantees).
