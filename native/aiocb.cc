@@ -237,6 +237,9 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
 // otherwise -1.
 Napi::Value AioCbWrap::Poll(const Napi::CallbackInfo& info) {
   req_->engine->Flush();
+  // A held request moves only through a pump: a loop that polls without
+  // yielding to the event loop must still see it complete.
+  if (req_->held) req_->engine->PumpAll();
   return Napi::Number::New(info.Env(), req_->TryClaim() ? req_->err : -1);
 }
 
@@ -248,6 +251,7 @@ Napi::Value AioCbWrap::LastReturn(const Napi::CallbackInfo& info) {
 Napi::Value AioCbWrap::Error(const Napi::CallbackInfo& info) {
   Request* r = req_;
   r->engine->Flush();
+  if (r->held) r->engine->PumpAll();  // see Poll()
   int e = 0;
   if (r->state == Request::State::kInProgress) {
     e = aio_error(&r->cb);

@@ -356,7 +356,7 @@ void Engine::CancelHeld(Request* req) {
   // and is claimed and delivered like one libc cancelled.
   SetStatus(req, ECANCELED);
   Remove(l.held_head, l.held_tail, req);
-  req->held = false;
+  req->held.store(false, std::memory_order_release);
   req->order = ++next_order_;
   PushBack(l.head, l.tail, req);
   l.count++;
@@ -366,6 +366,13 @@ void Engine::CancelHeld(Request* req) {
   if (req->loop_ref) {
     req->loop_ref = false;
     Release();
+  }
+  // glibc's aio_cancel() notifies each request it cancels: a signal-
+  // notified one raises its signal. Not at teardown (nobody listens).
+  if (req->notify == Notify::kSignal && !stopping_teardown_) {
+    union sigval v;
+    v.sival_int = req->sigval;
+    sigqueue(getpid(), req->signo, v);
   }
 }
 
@@ -761,6 +768,9 @@ void Engine::Run() {
     auto wkeep = std::remove_if(waits.begin(), waits.end(), [&](const Item& it) {
       SuspendWait* w = it.wait;
       for (Request* r : w->list) {
+        // A held block's status is the engine's until a pump has handed it
+        // to libc (the not-enqueued marker is written while still held).
+        if (r->held.load(std::memory_order_acquire)) continue;
         if (!Running(&r->cb)) {
           w->result = 0;
           done.push_back(it);
@@ -1006,6 +1016,7 @@ void Engine::Shutdown() {
   AIO_ASSERT(AssertJsThread());
   Flush();
   // 0. What the engine holds never reaches libc.
+  stopping_teardown_ = true;
   std::vector<int> holding = holding_;
   for (int fd : holding) CancelHeldOn(fd);
   // 1. Cancel what this environment has queued. Running requests, and any

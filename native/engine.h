@@ -290,6 +290,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   uint64_t active_ = 0;          // watches + waits outstanding; refs the event loop
   bool tsfn_refd_ = false;
   bool stopped_ = false;
+  bool stopping_teardown_ = false;  // Shutdown() has begun
   std::unordered_map<int, FdList> live_;
   std::vector<int> holding_;  // descriptors with held requests
   std::vector<Request*> ids_{nullptr};

@@ -195,6 +195,14 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
     user.sigev_value.sival_int = info[5].As<Napi::Number>().Int32Value();
   }
   if (!engine->EnsureReaper()) return Napi::Number::New(env, -(errno != 0 ? errno : EAGAIN));
+  // A list with a list-level signal is never held (its signal must cover
+  // its entries), so on a descriptor that already holds requests it would
+  // overtake them: refused as a whole, like any lack of resources.
+  if (user.sigev_notify != SIGEV_NONE) {
+    for (Request* r : reqs) {
+      if (engine->Holding(r->cb.aio_fildes)) return Napi::Number::New(env, -EAGAIN);
+    }
+  }
 
   // 2. Submit. From here every entry is either in libc or completed with
   //    the error that kept it out.

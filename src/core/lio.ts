@@ -33,7 +33,9 @@ function validateList(list: unknown, fn: string): (AioCb | null)[] {
  *
  * @param sigevNotify list-level notification, fired once the (last chunk of the) list is done @default SigevNone
  * @throws {AioError} `EIO` (syscall `lio_listio`) in `LIO_WAIT` mode when an entry failed;
- *   `EINVAL` for an unknown mode
+ *   `EINVAL` for an unknown mode; `EAGAIN` (nothing submitted) for a list-level signal while
+ *   one of the list's descriptors holds requests beyond its window (README: "Many requests on
+ *   one descriptor")
  * @throws {TypeError} for a list that is not an array of AioCb or null
  * @throws {AioStateError} `ERR_AIO_IN_PROGRESS` when an entry is already in progress
  * @example
