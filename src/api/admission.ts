@@ -1,7 +1,7 @@
 // Admission and cancellation for one file: how many operations may be in
 // flight, who waits, and how one AbortSignal reaches many operations.
 import { setMaxListeners } from 'node:events';
-import PQueue, { type QueueAddOptions } from 'p-queue';
+import PQueue, { type Queue, type QueueAddOptions } from 'p-queue';
 
 type RunFunction = () => Promise<unknown>;
 
@@ -9,14 +9,23 @@ type RunFunction = () => Promise<unknown>;
 export const kCloseReason = Symbol('posix-aio.closing');
 
 /**
+ * An operation waiting for admission. {@link Signals} calls `cancel` when the
+ * operation's signal aborts or the file closes: it leaves the line at once
+ * and its wait rejects with `reason`.
+ */
+export interface Waiter {
+  cancel(reason: unknown): void;
+}
+
+/**
  * The internal signal standing for one user signal on one file: `signal`
  * goes to the AIO blocks in flight (aborting it calls aio_cancel on them);
- * `waiters` holds one controller per operation waiting for admission, whose
- * signal is that operation's p-queue task signal.
+ * `waiters` holds the operations of this file waiting for admission with
+ * that user signal.
  */
 export interface Hub {
   readonly signal: AbortSignal;
-  readonly waiters: Set<AbortController>;
+  readonly waiters: Set<Waiter>;
 }
 
 interface HubEntry extends Hub {
@@ -31,16 +40,25 @@ interface HubEntry extends Hub {
  * for the source's lifetime; a hub is dropped as soon as its last operation
  * settles, so a long-lived signal costs nothing once its operations are done.
  *
- * A waiting operation gets its own AbortController for p-queue rather than
- * sharing one signal: Node's EventTarget scans its listeners on every add
- * and remove, so n waiters listening on one signal cost O(n^2) to queue and
- * to abort (2 s for 20,000 here); with one listener each, 100,000 waiters
- * queue and abort in linear time.
+ * Waiting operations are plain {@link Waiter}s cancelled by a call, not
+ * AbortSignals:
+ * - not one signal shared by the waiters: Node's EventTarget scans its
+ *   listeners on every add and remove, so n waiters listening on one signal
+ *   cost O(n^2) to queue and to abort (2 s for 20,000 here);
+ * - not one AbortController per waiter (as before): each abort() dispatches
+ *   a trusted Event, and Node records every trusted Event in a WeakSet
+ *   (lib/internal/event_target.js, isTrustedSet) whose backing table grows
+ *   with the Events created between two garbage collections and never
+ *   shrinks. Aborting 100,000 waiters in one go left that table at 1 MiB on
+ *   Node 20 and 2 to 4 MiB on Node 24 for the life of the process, 8 MiB for
+ *   400,000: heap growth proportional to the largest abort seen.
+ * So an abort costs one Event per (file, signal), whatever the number of
+ * operations waiting.
  */
 export class Signals {
   readonly #hubs = new Map<AbortSignal, HubEntry>();
-  // Waiters of operations without a user signal: aborted at close.
-  readonly #waiters = new Set<AbortController>();
+  // Waiters of operations without a user signal: cancelled at close.
+  readonly #waiters = new Set<Waiter>();
 
   /** Takes a reference on the hub of `signal` (not aborted); pair with {@link release}. */
   acquire(signal: AbortSignal): Hub {
@@ -51,9 +69,10 @@ export class Signals {
       // here (at most the concurrency limit); the user's signal carries one
       // listener per file.
       setMaxListeners(0, ctl.signal);
-      const waiters = new Set<AbortController>();
+      const waiters = new Set<Waiter>();
       const onAbort = () => {
-        for (const w of waiters) w.abort(signal.reason);
+        // cancel() deletes the waiter from the set: safe while iterating.
+        for (const w of waiters) w.cancel(signal.reason);
         ctl.abort(signal.reason);
       };
       hub = { ctl, signal: ctl.signal, waiters, onAbort, refs: 0 };
@@ -72,14 +91,14 @@ export class Signals {
   }
 
   /** The waiter set of `hub`, or of the operations without a signal. */
-  waiters(hub: Hub | undefined): Set<AbortController> {
+  waiters(hub: Hub | undefined): Set<Waiter> {
     return hub?.waiters ?? this.#waiters;
   }
 
   /** Removes every waiter from the admission line (operations in flight continue). */
   close(): void {
-    for (const w of this.#waiters) w.abort(kCloseReason);
-    for (const hub of this.#hubs.values()) for (const w of hub.waiters) w.abort(kCloseReason);
+    for (const w of this.#waiters) w.cancel(kCloseReason);
+    for (const hub of this.#hubs.values()) for (const w of hub.waiters) w.cancel(kCloseReason);
   }
 
   /** Hubs alive (tests check that they do not accumulate). */
@@ -88,52 +107,64 @@ export class Signals {
   }
 }
 
+/** A place in the waiting line: p-queue's task for it, undefined once it has left. */
+interface Slot {
+  run: RunFunction | undefined;
+}
+
+interface LineOptions extends QueueAddOptions {
+  readonly slot: Slot;
+}
+
 /**
- * The waiting line's storage: first in, first out, with O(1) removal of an
- * aborted waiter (p-queue's default priority queue removes with a linear
- * search, so aborting n waiters at once would cost O(n^2): minutes for
- * 100,000). Removed entries are skipped when they reach the head.
+ * The waiting line's storage: first in, first out, with O(1) removal of a
+ * cancelled waiter (p-queue's default priority queue removes with a linear
+ * search, so cancelling n waiters at once would cost O(n^2): minutes for
+ * 100,000). A cancelled slot is emptied in place and skipped when it
+ * reaches the head. p-queue hands each task's options to enqueue(), which
+ * is how a slot reaches the line.
  */
-class Line {
-  #runs: ({ id: string; run: RunFunction } | undefined)[] = [];
+class Line implements Queue<RunFunction, LineOptions> {
+  #slots: (Slot | undefined)[] = [];
   #head = 0;
-  readonly #removed = new Set<string>();
   size = 0;
 
-  enqueue(run: RunFunction, options?: Partial<QueueAddOptions>): void {
-    this.#runs.push({ id: options?.id ?? '', run });
+  enqueue(run: RunFunction, options?: Partial<LineOptions>): void {
+    const slot = options?.slot ?? { run };
+    slot.run = run;
+    this.#slots.push(slot);
     this.size++;
   }
 
   dequeue(): RunFunction | undefined {
-    while (this.#head < this.#runs.length) {
-      const entry = this.#runs[this.#head];
-      this.#runs[this.#head++] = undefined;
-      if (entry === undefined) continue;
-      if (this.#removed.delete(entry.id)) continue;
+    while (this.#head < this.#slots.length) {
+      const slot = this.#slots[this.#head];
+      this.#slots[this.#head++] = undefined;
+      const run = slot?.run;
+      if (slot === undefined || run === undefined) continue;
+      // p-queue starts what it dequeues: the slot is no longer in line.
+      slot.run = undefined;
       this.size--;
       this.#compact();
-      return entry.run;
+      return run;
     }
     return undefined;
   }
 
-  remove(id: string): void {
-    if (this.size === 0) return;
-    this.#removed.add(id);
-    this.size--;
-    if (this.size === 0) {
-      this.#runs = [];
+  /** Takes `slot`, still in line, out of it. */
+  drop(slot: Slot): void {
+    slot.run = undefined;
+    if (--this.size === 0) {
+      this.#slots = [];
       this.#head = 0;
-      this.#removed.clear();
     }
   }
 
   filter(): RunFunction[] {
     const live: RunFunction[] = [];
-    for (let i = this.#head; i < this.#runs.length; i++) {
-      const entry = this.#runs[i];
-      if (entry !== undefined && !this.#removed.has(entry.id)) live.push(entry.run);
+    for (let i = this.#head; i < this.#slots.length; i++) {
+      const run = this.#slots[i]?.run;
+      if (run !== undefined) live.push(run);
     }
     return live;
   }
@@ -143,8 +174,8 @@ class Line {
   }
 
   #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#runs.length) {
-      this.#runs = this.#runs.slice(this.#head);
+    if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
+      this.#slots = this.#slots.slice(this.#head);
       this.#head = 0;
     }
   }
@@ -153,8 +184,9 @@ class Line {
 /**
  * The concurrency limit. An operation takes places while they are free and
  * nobody waits; otherwise it waits in a p-queue of concurrency 1 whose head
- * alone waits for free places, and whose per-task `signal` removes a waiter
- * that is aborted or closed.
+ * alone waits for free places. A waiter that is aborted or closed leaves
+ * through its {@link Waiter.cancel}: out of the line if still in it, or
+ * letting the next one in if at the head.
  *
  * Why not one p-queue task per operation with concurrency = limit: an
  * operation that finds a free place skips p-queue entirely (no task object,
@@ -163,17 +195,28 @@ class Line {
  * scripts/read-depth64.mjs (200,000 4 KiB cached reads at depth 64, one
  * file): 204k/195k reads/s at 622cc53 (AbortSignal.any per waiter), 238k/213k
  * with this admission (alternating runs, shared 2-core machine).
-
  */
 export class Admission {
   readonly limit: number;
   #active = 0;
-  readonly #line = new PQueue({ concurrency: 1, queueClass: Line });
+  // The line p-queue keeps its waiting tasks in (built by p-queue, once).
+  #store: Line | undefined;
+  readonly #line: PQueue<Line, LineOptions>;
   #nextPlace: (() => boolean) | undefined;
   #idle: (() => void) | undefined;
 
   constructor(limit: number) {
     this.limit = limit;
+    const admission = this;
+    this.#line = new PQueue<Line, LineOptions>({
+      concurrency: 1,
+      queueClass: class extends Line {
+        constructor() {
+          super();
+          admission.#store = this;
+        }
+      },
+    });
   }
 
   /** Places taken by operations in flight. */
@@ -190,31 +233,51 @@ export class Admission {
     return false;
   }
 
-  /** Waits in line for `n` places; rejects with `queue.reason` when `queue` aborts first. */
-  wait(n: number, queue: AbortSignal): Promise<void> {
-    return this.#line.add(
-      ({ signal: s }) =>
-        new Promise<void>((resolve, reject) => {
-          // A request larger than the limit runs alone rather than never.
-          const take = () => {
-            if (this.#active + n > this.limit && this.#active > 0) return false;
-            this.#active += n;
+  /**
+   * Waits in line for `n` places, as a member of `waiters` until it has
+   * them; rejects with the reason given to its {@link Waiter.cancel}.
+   */
+  wait(n: number, waiters: Set<Waiter>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // The head's p-queue task settles when it takes its places or is
+      // cancelled; the task never rejects.
+      let release: (() => void) | undefined;
+      const take = () => {
+        // A request larger than the limit runs alone rather than never.
+        if (this.#active + n > this.limit && this.#active > 0) return false;
+        this.#active += n;
+        this.#nextPlace = undefined;
+        waiters.delete(waiter);
+        release?.();
+        resolve();
+        return true;
+      };
+      const waiter: Slot & Waiter = {
+        run: undefined,
+        cancel: (reason: unknown) => {
+          waiters.delete(waiter);
+          if (waiter.run !== undefined) {
+            // Still in line: p-queue never starts it, and its promise for
+            // the task (never settled) goes with the slot.
+            (this.#store as Line).drop(waiter);
+          } else if (this.#nextPlace === take) {
+            // At the head, waiting for places: let the next one in.
             this.#nextPlace = undefined;
-            s?.removeEventListener('abort', drop);
-            resolve();
-            return true;
-          };
-          const drop = () => {
-            if (this.#nextPlace === take) this.#nextPlace = undefined;
-            reject(s?.reason);
-          };
-          if (!take()) {
-            this.#nextPlace = take;
-            s?.addEventListener('abort', drop, { once: true });
+            release?.();
           }
-        }),
-      { signal: queue },
-    );
+          reject(reason);
+        },
+      };
+      waiters.add(waiter);
+      void this.#line.add(
+        () =>
+          new Promise<void>((settle) => {
+            release = settle;
+            if (!take()) this.#nextPlace = take;
+          }),
+        { slot: waiter },
+      );
+    });
   }
 
   leave(n: number): void {

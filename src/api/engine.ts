@@ -284,17 +284,12 @@ export class Engine {
   }
 
   async #wait(n: number, hub: Hub | undefined, signal: AbortSignal | undefined, syscall: AioSyscall): Promise<void> {
-    const waiter = new AbortController();
-    const waiters = this.signals.waiters(hub);
-    waiters.add(waiter);
     try {
-      await this.admission.wait(n, waiter.signal);
+      await this.admission.wait(n, this.signals.waiters(hub));
     } catch (e) {
       if (e === kCloseReason) throw this.error(ECANCELED, syscall);
       if (signal?.aborted) throw abortError(signal);
       throw e;
-    } finally {
-      waiters.delete(waiter);
     }
   }
 
