@@ -457,14 +457,27 @@ describe('writes beyond the window: read back byte for byte', () => {
     expect(got.subarray(0, 4).readUInt32LE(0)).toBe(0x10000 + N - 1);
   });
 
-  // A list-level SigevSignal must still wait its turn behind the requests
-  // the descriptor already holds (they were submitted first).
-  it('overlapping writes: a lioListio with a list-level SigevSignal after 300 cb.write() lands last', async () => {
+  // A list with a list-level signal is never held (the signal must cover
+  // its entries), so while the descriptor holds requests submitted earlier
+  // it would overtake them: it is refused with EAGAIN, every entry as
+  // before; once they have run it goes through and lands last.
+  it('overlapping writes: a lioListio with a list-level SigevSignal is refused (EAGAIN) while 300 cb.write() are held, then lands last', async () => {
     const { fd, path: file } = tempFile(Buffer.alloc(BLOCK));
     const ws = Array.from({ length: 301 }, (_, i) => overlapping(i));
-    const ps = ws.slice(0, 300).map((w) => AioCb.fromSlice(fd, w.off, w.data).write());
+    const cbs = ws.slice(0, 300).map((w) => AioCb.fromSlice(fd, w.off, w.data));
+    // Writes 256..299 are held now (nothing has pumped: same tick).
+    const ps = cbs.map((cb) => cb.write());
     const last = ws[300]!;
     const lcb = AioCb.fromSlice(fd, last.off, last.data, 0, SigevNone, LioOpcode.LIO_WRITE);
+    let thrown: unknown;
+    try {
+      lioListio(LioMode.LIO_NOWAIT, [lcb], SigevSignal('SIGUSR2'));
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toMatchObject({ code: 'EAGAIN', syscall: 'lio_listio' });
+    expect(lcb.inProgress).toBe(false);
+    expect(await Promise.all(ps)).toEqual(ws.slice(0, 300).map((w) => w.data.length));
     let signals = 0;
     const got = new Promise<void>((resolve) =>
       process.once('SIGUSR2', () => {
@@ -475,7 +488,7 @@ describe('writes beyond the window: read back byte for byte', () => {
     const [pl] = lioListio(LioMode.LIO_NOWAIT, [lcb], SigevSignal('SIGUSR2'));
     await got;
     await suspendUntilDone([lcb]);
-    expect(await Promise.all([...ps, pl as Promise<number>])).toEqual(ws.map((w) => w.data.length));
+    expect(await pl).toBe(last.data.length);
     expect(signals).toBe(1);
     const contents = fs.readFileSync(file);
     // The first word of each write's bytes is its tag: which write ran last there.
@@ -625,12 +638,19 @@ describe('held requests on a blocked FIFO: cancellation, order, aioCancelAll', (
     await expectFifoDrained(fifo.fd);
   });
 
-  it('a lioListio with a list-level SigevSignal after 300 held reads runs after them', async () => {
+  it('a lioListio with a list-level SigevSignal is refused (EAGAIN) while reads are held, then runs after them', async () => {
     const fifo = blockingFifo();
     const reads = fifoReads(fifo.fd, N);
     await waitUntilReading(fifo.fd);
     const lbuf = Buffer.alloc(4, 0x2e);
     const lcb = AioCb.fromMutSlice(fifo.fd, 0, lbuf, 0, SigevNone, LioOpcode.LIO_READ);
+    expect(() => lioListio(LioMode.LIO_NOWAIT, [lcb], SigevSignal('SIGUSR2'))).toThrow(
+      expect.objectContaining({ code: 'EAGAIN', syscall: 'lio_listio' }),
+    );
+    expect(lcb.inProgress).toBe(false);
+    fs.writeSync(fifo.fd, chunks(0, N));
+    const outs = await Promise.all(reads.map((r) => r.out));
+    expect(outs.filter((o) => !o.ok || o.value !== 4)).toEqual([]);
     let statusAtSignal = -1;
     const got = new Promise<void>((resolve) =>
       process.once('SIGUSR2', () => {
@@ -640,14 +660,12 @@ describe('held requests on a blocked FIFO: cancellation, order, aioCancelAll', (
     );
     const [pl] = lioListio(LioMode.LIO_NOWAIT, [lcb], SigevSignal('SIGUSR2'));
     const lout = outcome(pl as Promise<number>);
-    fs.writeSync(fifo.fd, chunks(0, N + 1));
+    fs.writeSync(fifo.fd, chunks(N, N + 1));
     await got;
     // The list's signal comes once its entry finished.
     expect(statusAtSignal).toBe(0);
     await suspendUntilDone([lcb]);
     expect(await lout).toEqual({ ok: true, value: 4 });
-    const outs = await Promise.all(reads.map((r) => r.out));
-    expect(outs.filter((o) => !o.ok || o.value !== 4)).toEqual([]);
     expect({ list: chunkOf(lbuf), reads: reads.map((r) => chunkOf(r.buf)) }).toEqual({
       list: N,
       reads: Array.from({ length: N }, (_, i) => i),
