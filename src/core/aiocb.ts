@@ -593,6 +593,9 @@ export class AioCb implements Disposable {
     const p = new Promise<number>(capture);
     this.#resolve = captured.resolve;
     this.#reject = captured.reject;
+    // Not kept: through the promise's reactions they would hold the caller
+    // (and its buffer) until the next operation.
+    captured.resolve = captured.reject = undefined;
     if (signal !== undefined) {
       const onAbort = () => this.#abort();
       this.#signal = signal;
