@@ -195,6 +195,7 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
   r->op = op;
   r->fsync_mode = fsync_mode;
   r->ArmSigevent();
+  if (op != OpKind::kFsync) r->UseBounce(op == OpKind::kWrite);
   if (engine->MustHold(r->cb.aio_fildes)) {
     // The descriptor's window is full: the engine submits it later, and
     // the tick flush pumps.
@@ -225,6 +226,7 @@ Napi::Value AioCbWrap::Submit(const Napi::CallbackInfo& info) {
     r->state = Request::State::kDone;
     r->ret = -1;
     r->err = e;
+    r->EndBounce();
     return Napi::Number::New(env, e);
   }
   r->state = Request::State::kInProgress;
@@ -253,7 +255,9 @@ Napi::Value AioCbWrap::Error(const Napi::CallbackInfo& info) {
   r->engine->Flush();
   if (r->held) r->engine->PumpAll();  // see Poll()
   int e = 0;
-  if (r->state == Request::State::kInProgress) {
+  // A final status is claimed first: a read through the request's own
+  // memory (UseBounce) reaches the caller's buffer only then.
+  if (r->state == Request::State::kInProgress && !r->TryClaim()) {
     e = aio_error(&r->cb);
   } else if (r->state == Request::State::kDone) {
     e = r->err;
@@ -358,6 +362,7 @@ Napi::Value AioCbWrap::Retarget(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_create_reference(env, info[2], 1, &ref), Napi::Value());
   if (r->buffer_ref != nullptr) napi_delete_reference(env, r->buffer_ref);
   r->buffer_ref = ref;
+  if (fd != r->cb.aio_fildes) r->kind_fd = -1;
   r->cb.aio_fildes = fd;
   r->cb.aio_offset = static_cast<off_t>(offset);
   r->cb.aio_buf = data;

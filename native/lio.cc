@@ -31,6 +31,7 @@ void Prepare(Request* r) {
   r->ArmSigevent();
   r->cb.aio_lio_opcode = r->lio_opcode;
   r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
+  r->UseBounce(r->op == OpKind::kWrite);
 }
 
 // Submits reqs; sets enqueued[i] exactly for each entry libc accepted or
@@ -90,6 +91,8 @@ int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent
       if (first_err == 0) first_err = err == 0 || err == EIO ? EAGAIN : err;
       // Never reached libc: off the live list again.
       r->state = Request::State::kDone;
+      r->err = EAGAIN;
+      r->EndBounce();
       engine->RemoveLive(r);
     }
     if (to_libc.empty()) break;
@@ -103,6 +106,8 @@ int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent
     enqueued[i] = rc == 0;
     if (rc != 0) {
       if (first_err == 0) first_err = errno;
+      r->err = errno;
+      r->EndBounce();
       continue;
     }
     r->state = Request::State::kInProgress;

@@ -1,6 +1,10 @@
 #include "request.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "engine.h"
 
@@ -18,6 +22,36 @@ void Request::ArmSigevent() {
   }
 }
 
+void Request::UseBounce(bool write) {
+  if (bounce != nullptr || cb.aio_nbytes == 0) return;
+  int fd = cb.aio_fildes;
+  if (kind_fd != fd) {
+    // Regular files and block devices complete in bounded time; the rest
+    // may wait for a peer for ever. Found once per descriptor and block.
+    struct stat st;
+    may_block = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+    kind_fd = fd;
+  }
+  if (!may_block) return;
+  void* copy = std::malloc(cb.aio_nbytes);
+  if (copy == nullptr) return;
+  user_buf = const_cast<void*>(cb.aio_buf);
+  if (write) std::memcpy(copy, user_buf, cb.aio_nbytes);
+  bounce = copy;
+  cb.aio_buf = copy;
+}
+
+void Request::EndBounce() {
+  if (bounce == nullptr) return;
+  if (op == OpKind::kRead && err == 0 && ret > 0) {
+    std::memcpy(user_buf, bounce, static_cast<size_t>(ret));
+  }
+  cb.aio_buf = user_buf;
+  std::free(bounce);
+  bounce = nullptr;
+  user_buf = nullptr;
+}
+
 bool Request::TryClaim() {
   if (state != State::kInProgress) return false;
   AIO_ASSERT(on_live && refs >= 1);
@@ -29,6 +63,7 @@ bool Request::TryClaim() {
   err = e;
   state = State::kDone;
   returned = false;
+  EndBounce();
   // Last: this may free the request.
   engine->RemoveLive(this);
   return true;
@@ -53,6 +88,7 @@ void Request::Unref() {
     napi_delete_reference(env, buffer_ref);
     buffer_ref = nullptr;
   }
+  std::free(bounce);
   delete this;
 }
 

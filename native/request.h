@@ -97,6 +97,18 @@ struct Request {
 
   // Keeps the JavaScript buffer alive while libc may touch it.
   napi_ref buffer_ref = nullptr;
+
+  // A transfer on a descriptor that can block for ever (pipe, FIFO,
+  // socket, terminal) goes through memory of the request's own: a read
+  // still inside its system call when the environment ends (and its
+  // buffers with it) would otherwise land in freed memory if data came
+  // later, and a write would send whatever took that memory's place. The
+  // request is never freed while libc holds it (it stays on the live list
+  // for ever then), so that memory stays valid. See UseBounce/EndBounce.
+  void* bounce = nullptr;
+  void* user_buf = nullptr;  // the caller's buffer while `bounce` is in use
+  int kind_fd = -1;          // the descriptor `may_block` was found for
+  bool may_block = false;
   napi_env env = nullptr;
 
   // Position in this environment's submission order (AddLive), and the
@@ -118,6 +130,14 @@ struct Request {
   // aio_sigevent. kThread completions are reaped, so libc is told SIGEV_NONE
   // and no thread is created per operation.
   void ArmSigevent();
+  // Before a read or write goes to libc (JavaScript thread): on a
+  // descriptor that may block for ever, points aio_buf at a copy of the
+  // caller's buffer (the bytes too, for a write). Nothing changes when
+  // the copy cannot be had. Idempotent.
+  void UseBounce(bool write);
+  // Once libc is done (or the submission was refused): a read's bytes go
+  // to the caller's buffer, aio_buf points at it again, the copy is freed.
+  void EndBounce();
   // Moves kInProgress to kDone if libc has finished; true when this call did.
   // May drop the live list's count (and so free the request: callers that
   // still need it hold a count of their own).
