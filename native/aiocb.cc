@@ -362,7 +362,6 @@ Napi::Value AioCbWrap::Retarget(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_create_reference(env, info[2], 1, &ref), Napi::Value());
   if (r->buffer_ref != nullptr) napi_delete_reference(env, r->buffer_ref);
   r->buffer_ref = ref;
-  if (fd != r->cb.aio_fildes) r->kind_fd = -1;
   r->cb.aio_fildes = fd;
   r->cb.aio_offset = static_cast<off_t>(offset);
   r->cb.aio_buf = data;

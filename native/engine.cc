@@ -1063,7 +1063,9 @@ void Engine::Shutdown() {
   //     buffers are gone. A queued request made zero-length moves no bytes
   //     when it finally runs (cancelling it could strand other environments'
   //     requests behind it, see Cancel()); one already inside its system call
-  //     keeps the pointers it has (a read on a pipe nobody writes).
+  //     keeps the pointers it has: on a pipe, FIFO, socket or terminal (which
+  //     can block for ever) that is the request's own memory (UseBounce),
+  //     which stays allocated with it.
   for (auto& [fd, l] : live_) {
     for (Request* r = l.head; r != nullptr; r = r->fd_next) {
       if (Running(&r->cb)) __atomic_store_n(&r->cb.aio_nbytes, 0, __ATOMIC_SEQ_CST);

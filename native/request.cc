@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,13 +24,19 @@ void Request::ArmSigevent() {
 }
 
 void Request::UseBounce(bool write) {
+  // Called once per submission, after the previous one was claimed.
+  AIO_ASSERT(bounce == nullptr);
   if (bounce != nullptr || cb.aio_nbytes == 0) return;
   int fd = cb.aio_fildes;
   if (kind_fd != fd) {
     // Regular files and block devices complete in bounded time; the rest
-    // may wait for a peer for ever. Found once per descriptor and block.
+    // may wait for a peer for ever. Found once per descriptor and block
+    // (a block reused after its descriptor number was closed and reopened
+    // as another kind of file keeps the first answer); a failed fstat() is
+    // not remembered.
     struct stat st;
-    may_block = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+    if (fstat(fd, &st) != 0) return;
+    may_block = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
     kind_fd = fd;
   }
   if (!may_block) return;
@@ -43,6 +50,8 @@ void Request::UseBounce(bool write) {
 
 void Request::EndBounce() {
   if (bounce == nullptr) return;
+  // The final status was read before: the bytes libc wrote are visible.
+  std::atomic_thread_fence(std::memory_order_acquire);
   if (op == OpKind::kRead && err == 0 && ret > 0) {
     std::memcpy(user_buf, bounce, static_cast<size_t>(ret));
   }
