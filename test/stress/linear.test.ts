@@ -56,12 +56,15 @@ describe('one lioListio of many entries on one descriptor', () => {
   // Wall time on a shared 2-core machine includes whatever else runs (the
   // stress files run one at a time for this reason, see
   // vitest.stress.config.ts); the library's own cost is the least of up to
-  // three fresh processes, each printed. Before the engine's per-descriptor
+  // five fresh processes, each printed (50-60 ms each on a quiet machine,
+  // 100-170 ms while other jobs ran). Before the engine's per-descriptor
   // window, glibc's O(n^2) insertion made one such call take 0.5 to 14 s.
   for (const c of cases) {
     it(`${c.n} ${c.notify === 'none' ? 'SigevNone' : 'SigevThread'} reads: the event loop is blocked at most ${BAR_MS} ms`, () => {
       const runs: LioOut[] = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 5; i++) {
+        // A second apart: a burst of load elsewhere on the machine passes.
+        if (i > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
         const out = run(c);
         runs.push(out);
         if (out.callMs <= BAR_MS && out.maxDelayMs <= BAR_MS) break;
