@@ -25,13 +25,28 @@ constexpr int kNotEnqueued = -1;
 // arrays on the calling thread's stack.
 constexpr size_t kChunk = 1024;
 
-void Prepare(Request* r) {
+// The kind of the last descriptor seen in one call (Request::UseBounce):
+// one fstat() per descriptor and call, not per entry.
+struct KindCache {
+  int fd = -1;
+  bool may_block = false;
+};
+
+void Prepare(Request* r, KindCache& kind) {
   r->seq++;
   r->returned = false;
   r->ArmSigevent();
   r->cb.aio_lio_opcode = r->lio_opcode;
   r->op = r->lio_opcode == LIO_READ ? OpKind::kRead : OpKind::kWrite;
+  if (kind.fd >= 0 && r->cb.aio_fildes == kind.fd) {
+    r->kind_fd = kind.fd;
+    r->may_block = kind.may_block;
+  }
   r->UseBounce(r->op == OpKind::kWrite);
+  if (r->kind_fd == r->cb.aio_fildes) {
+    kind.fd = r->kind_fd;
+    kind.may_block = r->may_block;
+  }
 }
 
 // Submits reqs; sets enqueued[i] exactly for each entry libc accepted or
@@ -52,9 +67,10 @@ int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent
   bool bypass = user.sigev_notify != SIGEV_NONE;
   std::vector<size_t> to_libc;
   to_libc.reserve(reqs.size());
+  KindCache kind;
   for (size_t i = 0; i < reqs.size(); i++) {
     Request* r = reqs[i];
-    Prepare(r);
+    Prepare(r, kind);
     r->state = Request::State::kInProgress;
     if (engine->MustHold(r->cb.aio_fildes, bypass)) {
       engine->AddHeld(r);
@@ -99,9 +115,10 @@ int SubmitAll(Engine* engine, const std::vector<Request*>& reqs, struct sigevent
   }
 #else
   (void)user;
+  KindCache kind;
   for (size_t i = 0; i < reqs.size(); i++) {
     Request* r = reqs[i];
-    Prepare(r);
+    Prepare(r, kind);
     int rc = r->lio_opcode == LIO_READ ? aio_read(&r->cb) : aio_write(&r->cb);
     enqueued[i] = rc == 0;
     if (rc != 0) {
@@ -222,12 +239,15 @@ Napi::Value LioListio(const Napi::CallbackInfo& info) {
       Request* r = reqs[i];
       AIO_ASSERT(r->deferred == nullptr);
       napi_value p;
-      // The entries are in libc: there is no way back to "as before" here,
-      // and these fail only when V8 is out of memory.
-      if (napi_create_promise(env, &r->deferred, &p) != napi_ok ||
-          napi_set_element(env, promises, index[i], p) != napi_ok) {
-        Napi::Error::Fatal("posix-aio lioListio", "cannot make a promise");
+      // The entries are in libc: there is no way back to "as before" here.
+      // These fail when JavaScript can no longer run (a Worker being
+      // terminated): nobody will see the promises; the engine still owns
+      // the requests (live list) and its teardown deals with them.
+      if (napi_create_promise(env, &r->deferred, &p) != napi_ok) {
+        r->deferred = nullptr;
+        return env.Undefined();
       }
+      if (napi_set_element(env, promises, index[i], p) != napi_ok) return env.Undefined();
     }
   }
 
