@@ -265,10 +265,13 @@ describe('reads on one descriptor, on both sides of the window: every one comple
     const ops = readOps(fd, depth, () => SigevThread);
     const ps = ops.map((op) => op.cb.read());
     if (depth > WINDOW) {
-      // Submitted in this tick, beyond the window: held.
+      // Submitted in this tick, beyond the window: held. Observing a held
+      // request pumps the window (so a loop that never yields progresses),
+      // so by the second look it may have run already; its result and
+      // bytes are checked below either way.
       const last = ops.at(-1)!.cb;
       expect(last.inProgress).toBe(true);
-      expect(last.error()).toBe(EINPROGRESS);
+      expect([EINPROGRESS, 0]).toContain(last.error());
     }
     expectReadsLanded(ops, await Promise.all(ps));
   });
