@@ -20,10 +20,10 @@ namespace {
 // before lio_listio() returns, and never stores -1 as a status: a block
 // still showing -1 afterwards was never enqueued.
 constexpr int kNotEnqueued = -1;
-#endif
-// Most aiocbs per lio_listio() or aio_suspend() call: glibc puts per-entry
-// arrays on the calling thread's stack.
+// Most aiocbs per lio_listio() call: glibc puts per-entry arrays on the
+// calling thread's stack.
 constexpr size_t kChunk = 1024;
+#endif
 
 // The kind of the last descriptor seen in one call (Request::UseBounce):
 // one fstat() per descriptor and call, not per entry.
